@@ -1,0 +1,42 @@
+"""Aggregation of trainable tensors: FedAvg (McMahan et al. 2017, Alg. 1) weighted per tensor.
+
+``weighted_average`` takes one weight per (update, tensor) so that later strategies can weight a block's
+LoRA by how many steps it was active on each client; plain FedAvg weights every tensor by the client's
+number of samples. A tensor whose weights are all zero keeps its global value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+from fleetsim.updates import UpdateResult
+
+__all__ = ["fedavg", "weighted_average"]
+
+
+def weighted_average(
+    global_state: dict[str, torch.Tensor],
+    results: Sequence[UpdateResult],
+    weight: Callable[[UpdateResult, str], float],
+) -> dict[str, torch.Tensor]:
+    """``θ_k ← Σ_i w_ik θ_ik / Σ_i w_ik`` for every tensor k; unchanged where ``Σ_i w_ik = 0``."""
+    out: dict[str, torch.Tensor] = {}
+    for name, current in global_state.items():
+        weights = [float(weight(r, name)) for r in results]
+        total = sum(weights)
+        if total <= 0.0:
+            out[name] = current.clone()
+            continue
+        acc = torch.zeros_like(current)
+        for w, result in zip(weights, results, strict=True):
+            if w > 0.0:
+                acc.add_(result.state[name], alpha=w / total)
+        out[name] = acc
+    return out
+
+
+def fedavg(global_state: dict[str, torch.Tensor], results: Sequence[UpdateResult]) -> dict[str, torch.Tensor]:
+    """FedAvg over the delivered updates, weighted by each client's number of samples."""
+    return weighted_average(global_state, results, lambda r, _name: r.plan.n_samples)

@@ -1,0 +1,46 @@
+"""The short table printed at the end of ``fleetsim run``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["print_summary"]
+
+
+def _fmt_time(seconds: float | None) -> str:
+    if seconds is None:
+        return "not reached"
+    s = int(round(seconds))
+    return f"{seconds:,.0f} s ({s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s)"
+
+
+def print_summary(summary: dict[str, Any], run_dir: Path) -> None:
+    """Print the run's headline numbers and where its files are."""
+    table = Table(title=f"{summary['scenario']} · {summary['strategy']} · seed {summary['seed']}", show_header=False)
+    table.add_column("metric", style="bold")
+    table.add_column("value")
+    target = summary["target_accuracy"]
+    lost = summary["updates_lost"]
+    rows = [
+        ("model / dataset", f"{summary['model']} / {summary['dataset']}"),
+        ("fleet", f"{summary['fleet_size']} devices"),
+        ("rounds", f"{summary['rounds']} (stopped: {summary['stop_reason']})"),
+        ("simulated time", _fmt_time(summary["sim_time_s"])),
+        ("target accuracy", "none" if target is None else f"{target:.3f}"),
+        ("time to target", _fmt_time(summary["time_to_target_s"]) if target is not None else "-"),
+        ("final accuracy", f"{summary['final_accuracy']:.4f}" if summary["final_accuracy"] is not None else "-"),
+        ("majority-class accuracy", f"{summary['majority_class_accuracy']:.4f}"),
+        ("updates delivered / selected", f"{summary['updates_delivered']} / {summary['updates_selected']}"),
+        ("updates lost", ", ".join(f"{k} {v}" for k, v in sorted(lost.items())) or "none"),
+        ("device energy", f"{summary['device_energy_j'] / 3600:,.2f} Wh"),
+        ("bytes moved", f"{(summary['bytes_down'] + summary['bytes_up']) / 1e6:,.1f} MB"),
+        ("host time", f"{summary['host_time_s']['total']:,.1f} s (training {summary['host_time_s']['training']:,.1f} s)"),
+        ("run directory", str(run_dir)),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    Console().print(table)

@@ -1,0 +1,29 @@
+"""Federated strategies, registered by name: ``strategy: {name: fedlora, options: {...}}``.
+
+Adding a strategy is one file with a ``@register_strategy`` class and one row in the parametrized test.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fleetsim.errors import InputError
+from fleetsim.schema import validate
+from fleetsim.strategies.base import STRATEGIES, Strategy, StrategyContext, register_strategy
+from fleetsim.strategies import fedlora as _fedlora  # noqa: F401  (registers)
+
+__all__ = ["STRATEGIES", "Strategy", "StrategyContext", "make_strategy", "register_strategy", "validate_strategy"]
+
+
+def validate_strategy(spec: object, file: str | Path) -> None:
+    """Check the strategy name and its options; raise :class:`InputError` naming ``strategy.*``."""
+    name = getattr(spec, "name")
+    options = getattr(spec, "options")
+    if name not in STRATEGIES:
+        raise InputError(file, "strategy.name", f"one of {', '.join(sorted(STRATEGIES))}", name)
+    validate(STRATEGIES[name].Options, options, file, prefix=("strategy", "options"))
+
+
+def make_strategy(name: str, options: dict[str, object], ctx: StrategyContext) -> Strategy:
+    cls = STRATEGIES[name]
+    return cls(ctx, cls.Options.model_validate(options))

@@ -1,0 +1,84 @@
+"""The strategy ABC: which devices train, with which config, and how their updates are combined.
+
+Modelled on Flower's ``Strategy``: small, the round number first, delivered results passed in and lost
+updates known from the records. The default hooks give plain federated LoRA (uniform selection, one
+fixed config, sample-weighted FedAvg).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from fleetsim.aggregation import fedavg
+from fleetsim.configurators import Configurator, FixedConfigurator, RoundFeedback
+from fleetsim.costs import CostModel
+from fleetsim.fleet import Device, Fleet
+from fleetsim.rng import Streams
+from fleetsim.schema import Strict
+from fleetsim.updates import TrainConfig, UpdateResult
+
+__all__ = ["STRATEGIES", "NoOptions", "Strategy", "StrategyContext", "register_strategy"]
+
+
+class NoOptions(Strict):
+    """A strategy without options."""
+
+
+@dataclass(frozen=True)
+class StrategyContext:
+    """What a strategy may use to decide: the scenario's base config, the fleet, costs and random streams."""
+
+    base_config: TrainConfig
+    fleet: Fleet
+    cost_model: CostModel
+    streams: Streams
+
+
+STRATEGIES: dict[str, type[Strategy]] = {}
+
+
+def register_strategy(cls: type[Strategy]) -> type[Strategy]:
+    """Class decorator: make ``cls`` selectable by its ``name``."""
+    STRATEGIES[cls.name] = cls
+    return cls
+
+
+class Strategy:
+    """Federated LoRA by default; subclasses override the hooks they change."""
+
+    name: ClassVar[str] = "base"
+    Options: ClassVar[type[Strict]] = NoOptions
+
+    def __init__(self, ctx: StrategyContext, options: Strict):
+        self.ctx = ctx
+        self.options = options
+        self.configurator: Configurator = self.make_configurator()
+
+    def make_configurator(self) -> Configurator:
+        return FixedConfigurator(self.ctx.base_config)
+
+    def select(self, round_idx: int, available: Sequence[Device], k: int) -> list[Device]:
+        """``k`` devices drawn uniformly without replacement from ``available`` (id order kept)."""
+        rng: np.random.Generator = self.ctx.streams.generator("selection", round_idx)
+        if len(available) <= k:
+            return list(available)
+        picked = np.sort(rng.choice(len(available), size=k, replace=False))
+        return [available[i] for i in picked]
+
+    def configure(self, round_idx: int, devices: Sequence[Device]) -> dict[int, TrainConfig]:
+        return self.configurator.assign(round_idx, devices)
+
+    def aggregate(
+        self, round_idx: int, global_state: dict[str, torch.Tensor], results: Sequence[UpdateResult]
+    ) -> dict[str, torch.Tensor]:
+        if not results:
+            return global_state
+        return fedavg(global_state, results)
+
+    def observe(self, feedback: RoundFeedback) -> None:
+        self.configurator.observe(feedback)

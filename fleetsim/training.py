@@ -1,0 +1,77 @@
+"""One real client update: LoRA fine-tuning of the shared model on a device's shard.
+
+The trainer owns one LoRA-wrapped model and reuses it for every update: it loads the global trainable
+state, trains ``local_steps`` optimizer steps on mini-batches drawn from the device's shard, and returns
+the new trainable state. Batch order and dropout come from the plan's seed, so an update is reproducible.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from fleetsim.data import Split
+from fleetsim.models import ModelBundle
+from fleetsim.updates import TrainConfig, UpdatePlan, UpdateResult
+
+__all__ = ["LocalTrainer", "batch_indices", "make_optimizer"]
+
+
+def make_optimizer(params: list[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
+    """A fresh optimizer per update (devices keep no optimizer state across rounds)."""
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def batch_indices(n_samples: int, batch_size: int, steps: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """Positions into a shard for ``steps`` mini-batches: shuffled epochs, reshuffled when exhausted."""
+    size = min(batch_size, n_samples)
+    out: list[torch.Tensor] = []
+    order = torch.randperm(n_samples, generator=generator)
+    cursor = 0
+    for _ in range(steps):
+        if cursor + size > n_samples:
+            order = torch.randperm(n_samples, generator=generator)
+            cursor = 0
+        out.append(order[cursor : cursor + size])
+        cursor += size
+    return out
+
+
+class LocalTrainer:
+    """Runs client updates for real on one model held in memory."""
+
+    def __init__(self, bundle: ModelBundle, train: Split):
+        self.bundle = bundle
+        self.train_split = train
+
+    def train(self, plan: UpdatePlan, global_state: dict[str, torch.Tensor]) -> UpdateResult:
+        """Train ``plan`` starting from ``global_state``; return the resulting trainable state."""
+        bundle, config = self.bundle, plan.config
+        bundle.load_state(global_state)
+        model = bundle.model
+        model.train()
+        torch.manual_seed(plan.seed)  # dropout inside the model
+        generator = torch.Generator().manual_seed(plan.seed)
+        shard = torch.as_tensor(plan.shard, dtype=torch.long)
+        optimizer = make_optimizer(list(bundle.trainable.values()), config)
+        data, seq = self.train_split, config.seq_len
+        losses: list[float] = []
+        for positions in batch_indices(len(shard), config.batch_size, config.local_steps, generator):
+            rows = shard[positions]
+            out = model(
+                input_ids=data.input_ids[rows, :seq],
+                attention_mask=data.attention_mask[rows, :seq],
+                labels=data.labels[rows],
+            )
+            out.loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(float(out.loss.detach()))
+        return UpdateResult(
+            plan=plan,
+            state=bundle.state(),
+            train_loss_first=losses[0],
+            train_loss_last=losses[-1],
+            train_loss_mean=sum(losses) / len(losses),
+        )
