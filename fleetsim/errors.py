@@ -80,6 +80,7 @@ def from_validation_error(file: str | Path, err: ValidationError, allowed: dict[
     for prefix in ("Input should be ", "Value error, "):
         if msg.startswith(prefix):
             msg = msg[len(prefix) :]
+    msg = msg.split(", unable to parse")[0]
     return InputError(file, path, msg, first.get("input"))
 
 

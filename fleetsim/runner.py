@@ -9,6 +9,7 @@ from __future__ import annotations
 import platform
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import metadata
@@ -21,7 +22,7 @@ from fleetsim import __version__, assets
 from fleetsim.costs import CostModel
 from fleetsim.data import build_task
 from fleetsim.evaluation import Evaluator
-from fleetsim.executors import InlineExecutor
+from fleetsim.executors import Executor, InlineExecutor
 from fleetsim.fleet import Fleet
 from fleetsim.models import load_model
 from fleetsim.recorder import Recorder, write_run_dir
@@ -66,8 +67,14 @@ def _run_dir(loaded: LoadedScenario, run_dir: Path | None) -> Path:
     return candidate
 
 
-def run_scenario(loaded: LoadedScenario, *, run_dir: Path | None = None, progress: bool = True) -> RunResult:
-    """Simulate ``loaded`` and write its run directory; return the directory and the summary."""
+def run_scenario(
+    loaded: LoadedScenario, *, run_dir: Path | None = None, progress: bool = True,
+    wrap_executor: Callable[[Executor], Executor] | None = None,
+) -> RunResult:
+    """Simulate ``loaded`` and write its run directory; return the directory and the summary.
+
+    ``wrap_executor`` may wrap the executor that trains delivered updates (instrumentation, tests).
+    """
     host_start = time.perf_counter()
     sc = loaded.scenario
     target_dir = _run_dir(loaded, run_dir)
@@ -103,9 +110,12 @@ def run_scenario(loaded: LoadedScenario, *, run_dir: Path | None = None, progres
     setup_s = time.perf_counter() - host_start
 
     bar = _progress_bar(sc.stop.max_rounds, sc.name, progress)
+    executor: Executor = InlineExecutor(LocalTrainer(bundle, task.train))
+    if wrap_executor is not None:
+        executor = wrap_executor(executor)
     sim = Simulation(
         scenario=sc, fleet=fleet, task=task, strategy=strategy, cost_model=cost_model,
-        executor=InlineExecutor(LocalTrainer(bundle, task.train)), evaluator=evaluator, streams=streams,
+        executor=executor, evaluator=evaluator, streams=streams,
         recorder=recorder, initial_state=initial_state, on_round=lambda st, t: _tick(bar, st, t),
     )
     sim_ref.append(sim)

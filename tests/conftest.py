@@ -1,0 +1,73 @@
+"""Shared fixtures: tiny scenarios written to a temporary folder, runs of them, and their tables."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from fleetsim.runner import RunResult, run_scenario
+from fleetsim.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE_PROFILES = Path(__file__).resolve().parent / "fixtures" / "profiles"
+
+torch.set_num_threads(2)
+
+# A deterministic fleet: constant links, no stragglers, failures or churn.
+DETERMINISTIC: dict[str, Any] = {
+    "name": "det",
+    "seed": 3,
+    "profiles_dir": str(FIXTURE_PROFILES),
+    "fleet": [{"profile": "det_fast", "count": 2}, {"profile": "det_slow", "count": 2}],
+    "model": {"id": "minilm-l6", "lora": {"r": 4, "alpha": 8}},
+    "dataset": {"id": "reuters-r8", "partition": {"kind": "dirichlet", "alpha": 1.0}},
+    "training": {"local_steps": 2, "batch_size": 4, "seq_len": 16, "optimizer": {"name": "adamw", "lr": 0.002}},
+    "rounds": {"clients_per_round": 4, "deadline_s": 1000.0},
+    "stop": {"max_rounds": 2},
+    "evaluation": {"every_rounds": 1, "max_examples": 32},
+}
+
+
+def deep_update(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_update(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+@pytest.fixture
+def write_scenario(tmp_path: Path):
+    """Write a scenario dict (DETERMINISTIC updated with changes) to a file; return its path."""
+    counter = {"n": 0}
+
+    def write(changes: dict[str, Any] | None = None, base: dict[str, Any] | None = None) -> Path:
+        counter["n"] += 1
+        data = deep_update(base if base is not None else DETERMINISTIC, changes or {})
+        data.setdefault("output_dir", str(tmp_path / "runs"))
+        path = tmp_path / f"scenario{counter['n']}.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def run(tmp_path: Path):
+    """Run a scenario file; return (result, frames)."""
+
+    def go(path: Path, overrides: list[str] | None = None, **kwargs: Any) -> tuple[RunResult, dict[str, pd.DataFrame]]:
+        loaded = load_scenario(path, overrides)
+        result = run_scenario(loaded, progress=False, **kwargs)
+        frames = {n: pd.read_parquet(result.run_dir / f"{n}.parquet") for n in ("rounds", "updates", "events")}
+        return result, frames
+
+    return go

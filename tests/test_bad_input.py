@@ -1,0 +1,109 @@
+"""Bad input: one line naming file, field path, expectation and value; exit code 2; nothing written."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import DETERMINISTIC, FIXTURE_PROFILES, deep_update
+from fleetsim.cli import main
+
+CASES = {
+    "unknown key": ({"training": {"local_stepz": 3}}, "training.local_stepz: expected one of the known keys"),
+    "wrong type": ({"training": {"batch_size": "sixteen"}}, "training.batch_size: expected a valid integer, got 'sixteen'"),
+    "negative duration": ({"rounds": {"deadline_s": -5}}, "rounds.deadline_s: expected greater than 0, got -5"),
+    "unknown profile": ({"fleet": [{"profile": "phone_xl", "count": 2}]}, "fleet[0].profile: expected a profile in"),
+    "unknown model": ({"model": {"id": "gpt-17"}}, "model.id: expected a model id (minilm-l6, smollm2-135m)"),
+    "unknown dataset": ({"dataset": {"id": "imagenet"}}, "dataset.id: expected a dataset id (reuters-r8"),
+    "zero count": ({"fleet": [{"profile": "det_fast", "count": 0}]}, "fleet[0].count: expected greater than 0, got 0"),
+    "unknown strategy": ({"strategy": {"name": "fedmagic"}}, "strategy.name: expected one of"),
+    "nothing stops": ({"stop": {"max_rounds": None}}, "stop: expected max_rounds or max_sim_time_s"),
+    "too many clients": ({"rounds": {"clients_per_round": 9}}, "rounds.clients_per_round: expected at most the fleet size (4), got 9"),
+}
+
+
+def _write(tmp_path: Path, changes: dict) -> Path:
+    data = deep_update(DETERMINISTIC, changes)
+    data["output_dir"] = str(tmp_path / "runs")
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_scenario_gives_one_line_and_exit_code_2(tmp_path, capsys, case):
+    changes, expected = CASES[case]
+    path = _write(tmp_path, changes)
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err
+    assert err.startswith(f"fleetsim: error: {path}: "), err
+    assert expected in err, err
+    assert not (tmp_path / "runs").exists(), "no run directory may be left behind"
+
+
+def test_missing_file(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "nope.yaml")]) == 2
+    assert capsys.readouterr().err.strip() == f"fleetsim: error: {tmp_path / 'nope.yaml'}: file not found (expected an existing YAML file)"
+
+
+def test_invalid_yaml_names_the_line(tmp_path, capsys):
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: x\nfleet: [\n  - {profile: a\n")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"fleetsim: error: {path}: line ") and "valid YAML" in err
+
+
+def test_malformed_profile_names_the_profile_file(tmp_path, capsys):
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    bad = yaml.safe_load((FIXTURE_PROFILES / "det_fast.yaml").read_text())
+    bad["uplink_mbps"] = {"dist": "lognormal", "median": -3, "sigma": 0.1}
+    (profiles / "det_fast.yaml").write_text(yaml.safe_dump(bad))
+    path = _write(tmp_path, {"profiles_dir": str(profiles), "fleet": [{"profile": "det_fast", "count": 4}]})
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"fleetsim: error: {profiles / 'det_fast.yaml'}: uplink_mbps.lognormal.median: expected greater than 0, got -3"
+
+
+def test_profile_without_sources_is_rejected(tmp_path, capsys):
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    bad = yaml.safe_load((FIXTURE_PROFILES / "det_fast.yaml").read_text())
+    del bad["sources"]["train_flops_per_s"]
+    (profiles / "det_fast.yaml").write_text(yaml.safe_dump(bad))
+    path = _write(tmp_path, {"profiles_dir": str(profiles), "fleet": [{"profile": "det_fast", "count": 4}]})
+    assert main(["validate", str(path)]) == 2
+    assert "a source for every figure; missing for ['train_flops_per_s']" in capsys.readouterr().err
+
+
+def test_bad_override_is_reported_against_set(tmp_path, capsys):
+    path = _write(tmp_path, {})
+    assert main(["run", str(path), "--set", "fleet[5].count=3"]) == 2
+    assert capsys.readouterr().err.strip() == "fleetsim: error: --set: fleet[5].count: expected an existing list index (< 2), got 5"
+
+
+def test_missing_asset_says_which_command_fetches_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FLEETSIM_CACHE", str(tmp_path / "empty-cache"))
+    path = _write(tmp_path, {})
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "model.id: model 'minilm-l6' is not fetched yet: run `fleetsim fetch minilm-l6`" in err
+
+
+def test_cli_process_prints_no_traceback(tmp_path):
+    path = _write(tmp_path, {"rounds": {"deadline_s": "soon"}})
+    env = dict(os.environ)
+    done = subprocess.run([sys.executable, "-m", "fleetsim", "run", str(path)], capture_output=True, text=True, env=env)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"fleetsim: error: {path}: rounds.deadline_s: expected a valid number, got 'soon'"
+    ]
+    assert not (tmp_path / "runs").exists()

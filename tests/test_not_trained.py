@@ -1,0 +1,32 @@
+"""Only delivered updates are trained; their arrival does not depend on training."""
+
+from __future__ import annotations
+
+from fleetsim.executors import Executor
+
+
+class SpyExecutor(Executor):
+    def __init__(self, inner: Executor):
+        self.inner = inner
+        self.trained: list[tuple[int, int]] = []
+
+    def run(self, plans, global_state):
+        self.trained.extend((p.round_idx, p.device_id) for p in plans)
+        return self.inner.run(plans, global_state)
+
+
+def test_lost_updates_are_never_trained(write_scenario, run):
+    spies: list[SpyExecutor] = []
+
+    def wrap(inner: Executor) -> Executor:
+        spies.append(SpyExecutor(inner))
+        return spies[-1]
+
+    scenario = write_scenario({"rounds": {"deadline_s": 2.0}, "stop": {"max_rounds": 2}})
+    _, frames = run(scenario, wrap_executor=wrap)
+    updates = frames["updates"]
+    delivered = {(r.round, r.device_id) for r in updates.itertuples() if r.outcome == "delivered"}
+    lost = {(r.round, r.device_id) for r in updates.itertuples() if r.outcome != "delivered"}
+    assert lost, "the scenario must lose some updates"
+    assert set(spies[0].trained) == delivered
+    assert not (set(spies[0].trained) & lost)
