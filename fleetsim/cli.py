@@ -22,8 +22,14 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="simulate a scenario and write a run directory")
     run.add_argument("scenario", type=Path)
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a scenario field, e.g. --set training.local_steps=4 (repeatable)")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a scenario field, e.g. --set training.local_steps=4 (repeatable)",
+    )
     run.add_argument("--run-dir", type=Path, default=None, help="exact output directory (must not exist)")
     run.add_argument("--quiet", action="store_true", help="no progress bar and no table")
 
@@ -84,8 +90,10 @@ def _validate(args: argparse.Namespace) -> int:
     loaded = load_scenario(args.scenario, args.overrides)
     sc = loaded.scenario
     mix = ", ".join(f"{e.count}× {e.profile}" for e in sc.fleet)
-    print(f"{args.scenario}: ok — {sc.fleet_size} devices ({mix}); model {sc.model.id}; dataset {sc.dataset.id}; "
-          f"strategy {sc.strategy.name}")
+    print(
+        f"{args.scenario}: ok — {sc.fleet_size} devices ({mix}); model {sc.model.id}; dataset {sc.dataset.id}; "
+        f"strategy {sc.strategy.name}"
+    )
     return 0
 
 
@@ -102,11 +110,23 @@ def _profiles(args: argparse.Namespace) -> int:
         table.add_column(col)
     for path in sorted(directory.glob("*.yaml")):
         p = load_profile(path)
-        avail = "always" if p.availability is None else (
-            f"{p.availability.mean_online_s / (p.availability.mean_online_s + p.availability.mean_offline_s):.0%}"
+        avail = (
+            "always"
+            if p.availability is None
+            else (
+                f"{p.availability.mean_online_s / (p.availability.mean_online_s + p.availability.mean_offline_s):.0%}"
+            )
         )
-        table.add_row(path.stem, p.tier, f"{p.usable_memory_gib:g}", f"{p.train_flops_per_s / 1e9:,.1f}",
-                      _dist(p.downlink_mbps), _dist(p.uplink_mbps), avail, f"{p.failure_prob_per_update:g}")
+        table.add_row(
+            path.stem,
+            p.tier,
+            f"{p.usable_memory_gib:g}",
+            f"{p.train_flops_per_s / 1e9:,.1f}",
+            _dist(p.downlink_mbps),
+            _dist(p.uplink_mbps),
+            avail,
+            f"{p.failure_prob_per_update:g}",
+        )
     Console().print(table)
     return 0
 

@@ -73,7 +73,11 @@ def _cached_split(tokenizer: Any, key: str, texts: list[str], labels: np.ndarray
 
 
 def dirichlet_partition(
-    labels: np.ndarray, n_devices: int, alpha: float, min_samples: int, rng: np.random.Generator,
+    labels: np.ndarray,
+    n_devices: int,
+    alpha: float,
+    min_samples: int,
+    rng: np.random.Generator,
     max_tries: int = 1000,
 ) -> list[np.ndarray]:
     """Split example indices over devices with per-class Dirichlet(alpha) shares.
@@ -101,8 +105,16 @@ def iid_partition(n_examples: int, n_devices: int, rng: np.random.Generator) -> 
 
 
 def build_task(
-    *, dataset_id: str, model_key: str, tokenizer: Any, seq_len: int, n_devices: int, partition: Any,
-    eval_max_examples: int | None, rng_partition: np.random.Generator, rng_eval: np.random.Generator,
+    *,
+    dataset_id: str,
+    model_key: str,
+    tokenizer: Any,
+    seq_len: int,
+    n_devices: int,
+    partition: Any,
+    eval_max_examples: int | None,
+    rng_partition: np.random.Generator,
+    rng_eval: np.random.Generator,
     scenario_file: str | Path,
 ) -> Task:
     """Load, tokenize (cached) and partition a dataset for ``n_devices`` devices."""

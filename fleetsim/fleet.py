@@ -48,7 +48,9 @@ class Fleet:
     """All devices of a run, built from the scenario's fleet composition in order."""
 
     def __init__(
-        self, composition: list[tuple[str, DeviceProfile, int]], streams: Streams,
+        self,
+        composition: list[tuple[str, DeviceProfile, int]],
+        streams: Streams,
         on_change: Callable[[float, int, bool], None] | None = None,
     ):
         """``on_change(time_s, device_id, online)`` is called for each availability change (for the log)."""

@@ -112,7 +112,10 @@ def load_model(path: str, num_labels: int, lora: LoraSpec, init_seed: int) -> Mo
     if targets is None:
         raise ValueError(f"no default LoRA targets for model_type {config.model_type!r}: set model.lora.target_modules")
     peft_config = LoraConfig(
-        task_type=TaskType.SEQ_CLS, r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+        task_type=TaskType.SEQ_CLS,
+        r=lora.r,
+        lora_alpha=lora.alpha,  # type: ignore[arg-type]  # peft annotates int; floats work
+        lora_dropout=lora.dropout,
         target_modules=targets,
     )
     model = get_peft_model(base, peft_config)

@@ -105,7 +105,9 @@ def load_profile(path: Path) -> DeviceProfile:
     return validate(DeviceProfile, read_yaml_mapping(path), path)
 
 
-def load_profiles(directory: Path, ids: list[str], field_paths: list[str], scenario_file: Path) -> dict[str, DeviceProfile]:
+def load_profiles(
+    directory: Path, ids: list[str], field_paths: list[str], scenario_file: Path
+) -> dict[str, DeviceProfile]:
     """Load the profiles named ``ids`` (file stems in ``directory``).
 
     ``field_paths[i]`` is the scenario field that named ``ids[i]``, for the error message.

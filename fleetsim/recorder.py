@@ -38,13 +38,25 @@ class Recorder:
 
     def event(self, time_s: float, round_idx: int, device_id: int | None, kind: str, detail: str = "") -> None:
         self.events.append(
-            {"time_s": time_s, "round": round_idx, "device_id": -1 if device_id is None else device_id,
-             "kind": kind, "detail": detail}
+            {
+                "time_s": time_s,
+                "round": round_idx,
+                "device_id": -1 if device_id is None else device_id,
+                "kind": kind,
+                "detail": detail,
+            }
         )
 
     def add_round(
-        self, round_idx: int, start_s: float, end_s: float, n_available: int, records: Sequence[UpdateRecord],
-        plans: Mapping[int, UpdatePlan], results: Sequence[UpdateResult], evaluation: EvalResult | None,
+        self,
+        round_idx: int,
+        start_s: float,
+        end_s: float,
+        n_available: int,
+        records: Sequence[UpdateRecord],
+        plans: Mapping[int, UpdatePlan],
+        results: Sequence[UpdateResult],
+        evaluation: EvalResult | None,
     ) -> None:
         by_device = {res.plan.device_id: res for res in results}
         for rec in records:
@@ -54,8 +66,11 @@ class Recorder:
             row["outcome"] = rec.outcome.value
             row["failed_phase"] = rec.failed_phase or ""
             row.update(
-                local_steps=plan.config.local_steps, batch_size=plan.config.batch_size, seq_len=plan.config.seq_len,
-                lr=plan.config.lr, n_samples=plan.n_samples,
+                local_steps=plan.config.local_steps,
+                batch_size=plan.config.batch_size,
+                seq_len=plan.config.seq_len,
+                lr=plan.config.lr,
+                n_samples=plan.n_samples,
             )
             res = by_device.get(rec.device_id)
             row["trained"] = res is not None
@@ -67,13 +82,20 @@ class Recorder:
         losses = [res.train_loss_mean for res in results]
         self.rounds.append(
             {
-                "round": round_idx, "start_s": start_s, "end_s": end_s, "duration_s": end_s - start_s,
-                "n_available": n_available, "n_selected": len(records), "n_delivered": len(results),
-                "n_lost": len(records) - len(results), **{f"lost_{k}": v for k, v in counts.items()},
+                "round": round_idx,
+                "start_s": start_s,
+                "end_s": end_s,
+                "duration_s": end_s - start_s,
+                "n_available": n_available,
+                "n_selected": len(records),
+                "n_delivered": len(results),
+                "n_lost": len(records) - len(results),
+                **{f"lost_{k}": v for k, v in counts.items()},
                 "accuracy": evaluation.accuracy if evaluation else math.nan,
                 "eval_loss": evaluation.loss if evaluation else math.nan,
                 "train_loss_mean": sum(losses) / len(losses) if losses else math.nan,
-                "bytes_down": sum(r.bytes_down for r in records), "bytes_up": sum(r.bytes_up for r in records),
+                "bytes_down": sum(r.bytes_down for r in records),
+                "bytes_up": sum(r.bytes_up for r in records),
                 "energy_j": sum(r.energy_j for r in records),
                 "flops_delivered": sum(r.flops for r in records if r.outcome is Outcome.DELIVERED),
             }

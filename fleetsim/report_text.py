@@ -14,7 +14,7 @@ __all__ = ["print_summary"]
 def _fmt_time(seconds: float | None) -> str:
     if seconds is None:
         return "not reached"
-    s = int(round(seconds))
+    s = round(seconds)
     return f"{seconds:,.0f} s ({s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s)"
 
 
@@ -32,13 +32,19 @@ def print_summary(summary: dict[str, Any], run_dir: Path) -> None:
         ("simulated time", _fmt_time(summary["sim_time_s"])),
         ("target accuracy", "none" if target is None else f"{target:.3f}"),
         ("time to target", _fmt_time(summary["time_to_target_s"]) if target is not None else "-"),
-        ("final accuracy", f"{summary['final_accuracy']:.4f}" if summary["final_accuracy"] is not None else "-"),
+        (
+            "final accuracy",
+            f"{summary['final_accuracy']:.4f}" if summary["final_accuracy"] is not None else "-",
+        ),
         ("majority-class accuracy", f"{summary['majority_class_accuracy']:.4f}"),
         ("updates delivered / selected", f"{summary['updates_delivered']} / {summary['updates_selected']}"),
         ("updates lost", ", ".join(f"{k} {v}" for k, v in sorted(lost.items())) or "none"),
         ("device energy", f"{summary['device_energy_j'] / 3600:,.2f} Wh"),
         ("bytes moved", f"{(summary['bytes_down'] + summary['bytes_up']) / 1e6:,.1f} MB"),
-        ("host time", f"{summary['host_time_s']['total']:,.1f} s (training {summary['host_time_s']['training']:,.1f} s)"),
+        (
+            "host time",
+            f"{summary['host_time_s']['total']:,.1f} s (training {summary['host_time_s']['training']:,.1f} s)",
+        ),
         ("run directory", str(run_dir)),
     ]
     for key, value in rows:

@@ -68,7 +68,10 @@ def _run_dir(loaded: LoadedScenario, run_dir: Path | None) -> Path:
 
 
 def run_scenario(
-    loaded: LoadedScenario, *, run_dir: Path | None = None, progress: bool = True,
+    loaded: LoadedScenario,
+    *,
+    run_dir: Path | None = None,
+    progress: bool = True,
     wrap_executor: Callable[[Executor], Executor] | None = None,
 ) -> RunResult:
     """Simulate ``loaded`` and write its run directory; return the directory and the summary.
@@ -84,15 +87,22 @@ def run_scenario(
     model_path = assets.model_dir(sc.model.id)
     bundle = load_model(str(model_path), num_labels, sc.model.lora, streams.integer_seed("model-init"))
     task = build_task(
-        dataset_id=sc.dataset.id, model_key=str(model_path.resolve()), tokenizer=bundle.tokenizer,
-        seq_len=sc.training.seq_len, n_devices=sc.fleet_size, partition=sc.dataset.partition,
-        eval_max_examples=sc.evaluation.max_examples, rng_partition=streams.generator("partition"),
-        rng_eval=streams.generator("eval-subset"), scenario_file=loaded.path,
+        dataset_id=sc.dataset.id,
+        model_key=str(model_path.resolve()),
+        tokenizer=bundle.tokenizer,
+        seq_len=sc.training.seq_len,
+        n_devices=sc.fleet_size,
+        partition=sc.dataset.partition,
+        eval_max_examples=sc.evaluation.max_examples,
+        rng_partition=streams.generator("partition"),
+        rng_eval=streams.generator("eval-subset"),
+        scenario_file=loaded.path,
     )
     recorder = Recorder()
     sim_ref: list[Simulation] = []
     fleet = Fleet(
-        [(e.profile, loaded.profiles[e.profile], e.count) for e in sc.fleet], streams,
+        [(e.profile, loaded.profiles[e.profile], e.count) for e in sc.fleet],
+        streams,
         on_change=lambda t, dev, online: recorder.event(
             t, sim_ref[0].state.round_idx if sim_ref else 0, dev, "online" if online else "offline"
         ),
@@ -100,8 +110,12 @@ def run_scenario(
     cost_model = CostModel(bundle, task.train)
     opt = sc.training.optimizer
     base = TrainConfig(
-        local_steps=sc.training.local_steps, batch_size=sc.training.batch_size, seq_len=sc.training.seq_len,
-        lr=opt.lr, optimizer=opt.name, weight_decay=opt.weight_decay,
+        local_steps=sc.training.local_steps,
+        batch_size=sc.training.batch_size,
+        seq_len=sc.training.seq_len,
+        lr=opt.lr,
+        optimizer=opt.name,
+        weight_decay=opt.weight_decay,
     )
     strategy = make_strategy(sc.strategy.name, sc.strategy.options, StrategyContext(base, fleet, cost_model, streams))
     evaluator = Evaluator(bundle, task.test, sc.evaluation.batch_size, sc.training.seq_len)
@@ -114,9 +128,17 @@ def run_scenario(
     if wrap_executor is not None:
         executor = wrap_executor(executor)
     sim = Simulation(
-        scenario=sc, fleet=fleet, task=task, strategy=strategy, cost_model=cost_model,
-        executor=executor, evaluator=evaluator, streams=streams,
-        recorder=recorder, initial_state=initial_state, on_round=lambda st, t: _tick(bar, st, t),
+        scenario=sc,
+        fleet=fleet,
+        task=task,
+        strategy=strategy,
+        cost_model=cost_model,
+        executor=executor,
+        evaluator=evaluator,
+        streams=streams,
+        recorder=recorder,
+        initial_state=initial_state,
+        on_round=lambda st, t: _tick(bar, st, t),
     )
     sim_ref.append(sim)
     try:
@@ -147,13 +169,19 @@ def _tick(bar: Any, state: SimulationState, sim_time_s: float) -> None:
 
 
 def _hms(seconds: float) -> str:
-    s = int(round(seconds))
+    s = round(seconds)
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 def _summary(
-    loaded: LoadedScenario, sim: Simulation, state: SimulationState, recorder: Recorder, majority: float,
-    initial_accuracy: float, base: TrainConfig, setup_s: float,
+    loaded: LoadedScenario,
+    sim: Simulation,
+    state: SimulationState,
+    recorder: Recorder,
+    majority: float,
+    initial_accuracy: float,
+    base: TrainConfig,
+    setup_s: float,
 ) -> dict[str, Any]:
     frames = recorder.frames()
     rounds, updates = frames["rounds"], frames["updates"]
@@ -169,7 +197,7 @@ def _summary(
         "model": sc.model.id,
         "dataset": sc.dataset.id,
         "fleet_size": sc.fleet_size,
-        "rounds": int(len(rounds)),
+        "rounds": len(rounds),
         "stop_reason": state.stop_reason,
         "sim_time_s": float(rounds.end_s.iloc[-1]) if len(rounds) else 0.0,
         "target_accuracy": sc.stop.target_accuracy,
@@ -181,7 +209,7 @@ def _summary(
         "best_accuracy": max((a for _, a in state.history), default=None),
         "majority_class_accuracy": majority,
         "eval_examples": len(sim.task.test),
-        "updates_selected": int(len(updates)),
+        "updates_selected": len(updates),
         "updates_delivered": delivered,
         "updates_lost": {k: int(v) for k, v in lost.items()},
         "device_energy_j": float(updates.energy_j.sum()) if len(updates) else 0.0,

@@ -202,9 +202,7 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Loade
     path = Path(path)
     raw = apply_overrides(read_yaml_mapping(path), overrides or [])
     scenario = validate(Scenario, raw, path)
-    profiles_dir = (
-        (path.parent / scenario.profiles_dir) if scenario.profiles_dir else _default_profiles_dir(path)
-    )
+    profiles_dir = (path.parent / scenario.profiles_dir) if scenario.profiles_dir else _default_profiles_dir(path)
     profiles = load_profiles(
         profiles_dir,
         [e.profile for e in scenario.fleet],
@@ -213,7 +211,9 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Loade
     )
     if scenario.rounds.clients_per_round > scenario.fleet_size:
         raise InputError(
-            path, "rounds.clients_per_round", f"at most the fleet size ({scenario.fleet_size})",
+            path,
+            "rounds.clients_per_round",
+            f"at most the fleet size ({scenario.fleet_size})",
             scenario.rounds.clients_per_round,
         )
     assets.check_model_id(scenario.model.id, path, "model.id")

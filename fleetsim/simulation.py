@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
 import simpy
@@ -66,9 +66,19 @@ class Simulation:
     """Runs a scenario's rounds in SimPy time; trains delivered updates for real."""
 
     def __init__(
-        self, *, scenario: Scenario, fleet: Fleet, task: Task, strategy: Strategy, cost_model: CostModel,
-        executor: Executor, evaluator: Evaluator, streams: Streams, recorder: Recorder,
-        initial_state: dict[str, torch.Tensor], on_round: Callable[[SimulationState, float], None] | None = None,
+        self,
+        *,
+        scenario: Scenario,
+        fleet: Fleet,
+        task: Task,
+        strategy: Strategy,
+        cost_model: CostModel,
+        executor: Executor,
+        evaluator: Evaluator,
+        streams: Streams,
+        recorder: Recorder,
+        initial_state: dict[str, torch.Tensor],
+        on_round: Callable[[SimulationState, float], None] | None = None,
     ):
         self.scenario = scenario
         self.fleet = fleet
@@ -91,7 +101,7 @@ class Simulation:
 
     # ------------------------------------------------------------------------------------------ server
 
-    def _server(self):  # type: ignore[no-untyped-def]
+    def _server(self) -> Generator[simpy.Event, object, None]:
         sc, env, st = self.scenario, self.env, self.state
         while st.stop_reason is None:
             available = self.fleet.available(env.now)
@@ -104,14 +114,16 @@ class Simulation:
                 continue
             yield from self._round(available)
 
-    def _round(self, available: list[Device]):  # type: ignore[no-untyped-def]
+    def _round(self, available: list[Device]) -> Generator[simpy.Event, object, None]:
         sc, env, st = self.scenario, self.env, self.state
         r = st.round_idx
         start_s = env.now
         selected = self.strategy.select(r, available, sc.rounds.clients_per_round)
         configs = self.strategy.configure(r, selected)
         plans = {
-            d.id: UpdatePlan(r, d.id, configs[d.id], self.streams.integer_seed("train", r, d.id), self.task.shards[d.id])
+            d.id: UpdatePlan(
+                r, d.id, configs[d.id], self.streams.integer_seed("train", r, d.id), self.task.shards[d.id]
+            )
             for d in selected
         }
         records: dict[int, UpdateRecord] = {}
@@ -164,7 +176,9 @@ class Simulation:
 
     # ------------------------------------------------------------------------------------------ client
 
-    def _client(self, plan: UpdatePlan, device: Device, records: dict[int, UpdateRecord]):  # type: ignore[no-untyped-def]
+    def _client(
+        self, plan: UpdatePlan, device: Device, records: dict[int, UpdateRecord]
+    ) -> Generator[simpy.Event, object, None]:
         env = self.env
         profile = device.profile
         cost = self.cost_model.update(plan.config)
@@ -192,11 +206,22 @@ class Simulation:
             self.recorder.event(env.now, plan.round_idx, device.id, str(Outcome.DEADLINE), phase)
         dl_s, cp_s, ul_s = durations
         records[device.id] = UpdateRecord(
-            round_idx=plan.round_idx, device_id=device.id, profile=device.profile_id, tier=device.tier,
-            outcome=outcome, failed_phase=failed_phase, start_s=start_s, end_s=env.now,
-            download_s=dl_s, compute_s=cp_s, upload_s=ul_s,
-            downlink_mbps=cond.downlink_mbps, uplink_mbps=cond.uplink_mbps, straggler_factor=cond.straggler_factor,
-            flops=cost.flops, peak_memory_bytes=cost.peak_memory_bytes,
+            round_idx=plan.round_idx,
+            device_id=device.id,
+            profile=device.profile_id,
+            tier=device.tier,
+            outcome=outcome,
+            failed_phase=failed_phase,
+            start_s=start_s,
+            end_s=env.now,
+            download_s=dl_s,
+            compute_s=cp_s,
+            upload_s=ul_s,
+            downlink_mbps=cond.downlink_mbps,
+            uplink_mbps=cond.uplink_mbps,
+            straggler_factor=cond.straggler_factor,
+            flops=cost.flops,
+            peak_memory_bytes=cost.peak_memory_bytes,
             usable_memory_bytes=profile.usable_memory_bytes,
             bytes_down=_partial_bytes(cost.download_bytes, done["download"], dl_s),
             bytes_up=_partial_bytes(cost.upload_bytes, done["upload"], ul_s),
@@ -205,7 +230,11 @@ class Simulation:
         )
 
     def _planned_loss(
-        self, device: Device, cost: UpdateCost, cond: Conditions, start_s: float,
+        self,
+        device: Device,
+        cost: UpdateCost,
+        cond: Conditions,
+        start_s: float,
         durations: tuple[float, float, float],
     ) -> tuple[float, Outcome]:
         """The earliest moment the update will be lost, and why (``inf`` if it will not be)."""

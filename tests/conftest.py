@@ -27,7 +27,12 @@ DETERMINISTIC: dict[str, Any] = {
     "fleet": [{"profile": "det_fast", "count": 2}, {"profile": "det_slow", "count": 2}],
     "model": {"id": "minilm-l6", "lora": {"r": 4, "alpha": 8}},
     "dataset": {"id": "reuters-r8", "partition": {"kind": "dirichlet", "alpha": 1.0}},
-    "training": {"local_steps": 2, "batch_size": 4, "seq_len": 16, "optimizer": {"name": "adamw", "lr": 0.002}},
+    "training": {
+        "local_steps": 2,
+        "batch_size": 4,
+        "seq_len": 16,
+        "optimizer": {"name": "adamw", "lr": 0.002},
+    },
     "rounds": {"clients_per_round": 4, "deadline_s": 1000.0},
     "stop": {"max_rounds": 2},
     "evaluation": {"every_rounds": 1, "max_examples": 32},

@@ -9,21 +9,36 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import DETERMINISTIC, FIXTURE_PROFILES, deep_update
+
 from fleetsim.cli import main
 
 CASES = {
     "unknown key": ({"training": {"local_stepz": 3}}, "training.local_stepz: expected one of the known keys"),
-    "wrong type": ({"training": {"batch_size": "sixteen"}}, "training.batch_size: expected a valid integer, got 'sixteen'"),
-    "negative duration": ({"rounds": {"deadline_s": -5}}, "rounds.deadline_s: expected greater than 0, got -5"),
-    "unknown profile": ({"fleet": [{"profile": "phone_xl", "count": 2}]}, "fleet[0].profile: expected a profile in"),
+    "wrong type": (
+        {"training": {"batch_size": "sixteen"}},
+        "training.batch_size: expected a valid integer, got 'sixteen'",
+    ),
+    "negative duration": (
+        {"rounds": {"deadline_s": -5}},
+        "rounds.deadline_s: expected greater than 0, got -5",
+    ),
+    "unknown profile": (
+        {"fleet": [{"profile": "phone_xl", "count": 2}]},
+        "fleet[0].profile: expected a profile in",
+    ),
     "unknown model": ({"model": {"id": "gpt-17"}}, "model.id: expected a model id (minilm-l6, smollm2-135m)"),
     "unknown dataset": ({"dataset": {"id": "imagenet"}}, "dataset.id: expected a dataset id (reuters-r8"),
-    "zero count": ({"fleet": [{"profile": "det_fast", "count": 0}]}, "fleet[0].count: expected greater than 0, got 0"),
+    "zero count": (
+        {"fleet": [{"profile": "det_fast", "count": 0}]},
+        "fleet[0].count: expected greater than 0, got 0",
+    ),
     "unknown strategy": ({"strategy": {"name": "fedmagic"}}, "strategy.name: expected one of"),
     "nothing stops": ({"stop": {"max_rounds": None}}, "stop: expected max_rounds or max_sim_time_s"),
-    "too many clients": ({"rounds": {"clients_per_round": 9}}, "rounds.clients_per_round: expected at most the fleet size (4), got 9"),
+    "too many clients": (
+        {"rounds": {"clients_per_round": 9}},
+        "rounds.clients_per_round: expected at most the fleet size (4), got 9",
+    ),
 }
 
 
@@ -49,7 +64,10 @@ def test_bad_scenario_gives_one_line_and_exit_code_2(tmp_path, capsys, case):
 
 def test_missing_file(tmp_path, capsys):
     assert main(["run", str(tmp_path / "nope.yaml")]) == 2
-    assert capsys.readouterr().err.strip() == f"fleetsim: error: {tmp_path / 'nope.yaml'}: file not found (expected an existing YAML file)"
+    assert (
+        capsys.readouterr().err.strip()
+        == f"fleetsim: error: {tmp_path / 'nope.yaml'}: file not found (expected an existing YAML file)"
+    )
 
 
 def test_invalid_yaml_names_the_line(tmp_path, capsys):
@@ -69,7 +87,8 @@ def test_malformed_profile_names_the_profile_file(tmp_path, capsys):
     path = _write(tmp_path, {"profiles_dir": str(profiles), "fleet": [{"profile": "det_fast", "count": 4}]})
     assert main(["run", str(path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"fleetsim: error: {profiles / 'det_fast.yaml'}: uplink_mbps.lognormal.median: expected greater than 0, got -3"
+    where = f"{profiles / 'det_fast.yaml'}: uplink_mbps.lognormal.median"
+    assert err == f"fleetsim: error: {where}: expected greater than 0, got -3"
 
 
 def test_profile_without_sources_is_rejected(tmp_path, capsys):
@@ -86,7 +105,10 @@ def test_profile_without_sources_is_rejected(tmp_path, capsys):
 def test_bad_override_is_reported_against_set(tmp_path, capsys):
     path = _write(tmp_path, {})
     assert main(["run", str(path), "--set", "fleet[5].count=3"]) == 2
-    assert capsys.readouterr().err.strip() == "fleetsim: error: --set: fleet[5].count: expected an existing list index (< 2), got 5"
+    assert (
+        capsys.readouterr().err.strip()
+        == "fleetsim: error: --set: fleet[5].count: expected an existing list index (< 2), got 5"
+    )
 
 
 def test_missing_asset_says_which_command_fetches_it(tmp_path, capsys, monkeypatch):

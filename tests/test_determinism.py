@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import FIXTURE_PROFILES, ROOT
 
 TINY = ROOT / "scenarios" / "tiny.yaml"
@@ -50,8 +49,12 @@ def test_parquet_files_are_byte_identical_for_the_same_seed(tmp_path: Path):
 def test_flaky_devices_lose_updates_for_the_right_reasons(write_scenario, run):
     # Devices that churn every ~20 s and fail 30% of updates: losses must carry their reason and time.
     scenario = write_scenario(
-        {"fleet": [{"profile": "flaky", "count": 12}], "rounds": {"clients_per_round": 6, "retry_s": 5.0},
-         "stop": {"max_rounds": 6}, "profiles_dir": str(FIXTURE_PROFILES)}
+        {
+            "fleet": [{"profile": "flaky", "count": 12}],
+            "rounds": {"clients_per_round": 6, "retry_s": 5.0},
+            "stop": {"max_rounds": 6},
+            "profiles_dir": str(FIXTURE_PROFILES),
+        }
     )
     _, frames = run(scenario)
     updates, events = frames["updates"], frames["events"]

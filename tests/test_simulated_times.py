@@ -61,8 +61,11 @@ def test_deadline_cuts_slow_devices_and_ends_the_round_exactly_at_the_deadline(w
 
 def test_update_that_does_not_fit_in_memory_fails_oom_after_download(write_scenario, run):
     scenario = write_scenario(
-        {"fleet": [{"profile": "det_tiny_memory", "count": 1}, {"profile": "det_fast", "count": 1}],
-         "rounds": {"clients_per_round": 2}, "stop": {"max_rounds": 1}}
+        {
+            "fleet": [{"profile": "det_tiny_memory", "count": 1}, {"profile": "det_fast", "count": 1}],
+            "rounds": {"clients_per_round": 2},
+            "stop": {"max_rounds": 1},
+        }
     )
     _, frames = run(scenario)
     oom = frames["updates"][frames["updates"].profile == "det_tiny_memory"].iloc[0]

@@ -87,12 +87,32 @@ def test_streams_depend_only_on_seed_name_and_ids():
 
 def _profile(avail: Availability | None) -> DeviceProfile:
     return DeviceProfile(
-        name="p", tier="t", usable_memory_gib=1, train_flops_per_s=1e9,
-        downlink_mbps=Constant(dist="constant", value=1.0), uplink_mbps=Constant(dist="constant", value=1.0),
-        availability=avail, failure_prob_per_update=0.0, straggler_sigma=0.0, train_power_w=1, radio_power_w=1,
-        sources={k: "test" for k in (
-            "usable_memory_gib", "train_flops_per_s", "downlink_mbps", "uplink_mbps", "link_latency_s",
-            "availability", "failure_prob_per_update", "straggler_sigma", "train_power_w", "radio_power_w")},
+        name="p",
+        tier="t",
+        usable_memory_gib=1,
+        train_flops_per_s=1e9,
+        downlink_mbps=Constant(dist="constant", value=1.0),
+        uplink_mbps=Constant(dist="constant", value=1.0),
+        availability=avail,
+        failure_prob_per_update=0.0,
+        straggler_sigma=0.0,
+        train_power_w=1,
+        radio_power_w=1,
+        sources={
+            k: "test"
+            for k in (
+                "usable_memory_gib",
+                "train_flops_per_s",
+                "downlink_mbps",
+                "uplink_mbps",
+                "link_latency_s",
+                "availability",
+                "failure_prob_per_update",
+                "straggler_sigma",
+                "train_power_w",
+                "radio_power_w",
+            )
+        },
     )
 
 

@@ -6,19 +6,29 @@ Adding a strategy is one file with a ``@register_strategy`` class and one row in
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fleetsim.errors import InputError
 from fleetsim.schema import validate
-from fleetsim.strategies.base import STRATEGIES, Strategy, StrategyContext, register_strategy
 from fleetsim.strategies import fedlora as _fedlora  # noqa: F401  (registers)
+from fleetsim.strategies.base import STRATEGIES, Strategy, StrategyContext, register_strategy
 
-__all__ = ["STRATEGIES", "Strategy", "StrategyContext", "make_strategy", "register_strategy", "validate_strategy"]
+if TYPE_CHECKING:
+    from fleetsim.scenario import StrategySpec
+
+__all__ = [
+    "STRATEGIES",
+    "Strategy",
+    "StrategyContext",
+    "make_strategy",
+    "register_strategy",
+    "validate_strategy",
+]
 
 
-def validate_strategy(spec: object, file: str | Path) -> None:
+def validate_strategy(spec: StrategySpec, file: str | Path) -> None:
     """Check the strategy name and its options; raise :class:`InputError` naming ``strategy.*``."""
-    name = getattr(spec, "name")
-    options = getattr(spec, "options")
+    name, options = spec.name, spec.options
     if name not in STRATEGIES:
         raise InputError(file, "strategy.name", f"one of {', '.join(sorted(STRATEGIES))}", name)
     validate(STRATEGIES[name].Options, options, file, prefix=("strategy", "options"))
