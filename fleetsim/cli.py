@@ -127,7 +127,7 @@ def _profiles(args: argparse.Namespace) -> int:
             avail,
             f"{p.failure_prob_per_update:g}",
         )
-    Console().print(table)
+    Console(width=max(Console().width, 120)).print(table)
     return 0
 
 
