@@ -13,7 +13,7 @@ import torch
 
 from fleetsim.updates import UpdateResult
 
-__all__ = ["fedavg", "weighted_average"]
+__all__ = ["block_fedavg", "fedavg", "weighted_average"]
 
 
 def weighted_average(
@@ -40,3 +40,21 @@ def weighted_average(
 def fedavg(global_state: dict[str, torch.Tensor], results: Sequence[UpdateResult]) -> dict[str, torch.Tensor]:
     """FedAvg over the delivered updates, weighted by each client's number of samples."""
     return weighted_average(global_state, results, lambda r, _name: r.plan.n_samples)
+
+
+def block_fedavg(
+    global_state: dict[str, torch.Tensor], results: Sequence[UpdateResult], block_of: dict[str, int | None]
+) -> dict[str, torch.Tensor]:
+    """FedAvg with partial training (layer dropout): a block's tensors are averaged over the clients that
+    trained it, ``w_il = n_i × (steps block l was active on client i)``; tensors outside the blocks (the
+    head) use ``n_i × local_steps``. A block no client trained keeps its global value.
+    (DropPEFT reconstruction §1.2, "Aggregation".)
+    """
+    steps = {id(r): r.plan.block_steps for r in results}
+
+    def weight(result: UpdateResult, name: str) -> float:
+        block = block_of[name]
+        active = result.plan.config.local_steps if block is None else int(steps[id(result)][block])
+        return float(result.plan.n_samples * active)
+
+    return weighted_average(global_state, results, weight)

@@ -1,29 +1,44 @@
-"""What a client update costs: FLOPs and memory counted on the real model, bytes of real tensors.
+"""What a client update costs: FLOPs and memory counted on a real model, bytes of real tensors.
 
-* FLOPs per training step: ``torch.utils.flop_counter.FlopCounterMode`` around one real forward + backward
-  of the model at the configured batch size and sequence length (counted once per key, then cached).
-  Optimizer-step FLOPs (elementwise, ~10 per trainable parameter) are not matmuls and are not counted.
-* Activation memory: bytes of the unique tensor storages autograd saves for backward during that forward,
-  excluding parameters (``torch.autograd.graph.saved_tensors_hooks``).
+* FLOPs of a training step: ``torch.utils.flop_counter.FlopCounterMode`` around one forward + backward at the
+  configured batch size and sequence length. Optimizer-step FLOPs (elementwise, ~10 per trainable
+  parameter) are not matmuls and are not counted.
+* Activation memory: bytes of the unique tensor storages that autograd saves for backward during that
+  forward, parameters excluded (``torch.autograd.graph.saved_tensors_hooks``).
+* Blocks are identical, so a step's cost is affine in the number of blocks it runs:
+  ``cost(n) = cost(0) + n · (cost(L) − cost(0)) / L``. Each (batch, seq_len) is counted twice — with no
+  block and with every block — and cached in memory and on disk; any other count follows exactly
+  (``tests/test_costs.py`` checks it against a direct count).
 * Peak memory (DESIGN.md, cost model): frozen weights + trainable parameters, their gradients and the
-  optimizer state (AdamW: 2 fp32 moments) + activations.
-* Bytes on the wire: the fp32 tensors sent (global trainable state down, the update up).
+  optimizer state (AdamW: 2 moments) + the activations of the step with the most active blocks.
+* Bytes on the wire: the trainable tensors sent (global state down, the update up).
+
+A *counter* measures steps: :class:`ModelCounter` on the trained model itself, or
+:class:`~fleetsim.proxies.MetaCounter` on another architecture built on the ``meta`` device (a cost-model
+proxy: its costs set device times while the small model is trained for accuracy).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from fleetsim import assets
 from fleetsim.data import Split
 from fleetsim.models import ModelBundle
-from fleetsim.updates import TrainConfig, UpdateCost
+from fleetsim.stld import BlockSwitch
+from fleetsim.updates import UpdateCost, UpdatePlan
 
-__all__ = ["CostModel", "StepCost"]
+__all__ = ["CostModel", "Counter", "ModelCounter", "StepCost", "count_step"]
 
 _OPTIMIZER_STATES = {"adamw": 2, "sgd": 0}
+_COST_CODE_VERSION = 2  # bump when counting changes, to invalidate the disk cache
 
 
 @dataclass(frozen=True)
@@ -32,61 +47,146 @@ class StepCost:
     activation_bytes: int
 
 
-class CostModel:
-    """Counts and caches step costs of one model; turns a :class:`TrainConfig` into an :class:`UpdateCost`."""
+def count_step(model: torch.nn.Module, forward: dict[str, torch.Tensor]) -> StepCost:
+    """Count FLOPs and saved-activation bytes of one forward + backward of ``model(**forward).loss``.
 
-    def __init__(self, bundle: ModelBundle, probe_data: Split):
+    Storages are deduplicated by their C++ storage object, which works for real and meta tensors alike.
+    """
+    params = {p.untyped_storage()._cdata for p in model.parameters()}
+    saved: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage._cdata not in params:
+            saved[storage._cdata] = storage.nbytes()
+        return t
+
+    was_training = model.training
+    model.train()
+    rng_state = torch.get_rng_state()
+    try:
+        with FlopCounterMode(display=False) as counter:
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+                loss = model(**forward).loss
+            loss.backward()
+    finally:
+        model.zero_grad(set_to_none=True)
+        torch.set_rng_state(rng_state)
+        model.train(was_training)
+    return StepCost(flops=int(counter.get_total_flops()), activation_bytes=int(sum(saved.values())))
+
+
+class Counter(ABC):
+    """Measures the cost of one training step of some architecture."""
+
+    n_blocks: int
+    frozen_bytes: int  # weights that stay resident, at their storage dtype
+    trainable_bytes: int  # LoRA tensors and head
+
+    @abstractmethod
+    def identity(self) -> dict[str, object]:
+        """What the counts depend on (for the disk cache key)."""
+
+    @abstractmethod
+    def count(self, batch_size: int, seq_len: int, n_active: int) -> StepCost:
+        """Count one step with the first ``n_active`` blocks running."""
+
+    def describe(self) -> dict[str, object]:
+        return {"proxy": None}
+
+
+class ModelCounter(Counter):
+    """Counts steps of the trained model itself, on real data from ``probe``."""
+
+    def __init__(self, bundle: ModelBundle, probe: Split, model_key: str):
         self.bundle = bundle
-        self.probe_data = probe_data
-        self._steps: dict[tuple[int, int], StepCost] = {}
-        self.transfer_bytes = bundle.trainable_param_bytes
+        self.probe = probe
+        self.model_key = model_key
+        self.switch = BlockSwitch(bundle.model, bundle.blocks)
+        self.n_blocks = bundle.num_blocks
+        self.frozen_bytes = bundle.frozen_param_bytes
+        self.trainable_bytes = bundle.trainable_param_bytes
 
-    def step(self, batch_size: int, seq_len: int) -> StepCost:
-        """Cost of one training step (forward + backward) at full depth; measured once per key."""
+    def identity(self) -> dict[str, object]:
+        names = sorted((n, tuple(p.shape)) for n, p in self.bundle.trainable.items())
+        return {"model": self.model_key, "trainable": names, "kind": "model"}
+
+    def count(self, batch_size: int, seq_len: int, n_active: int) -> StepCost:
+        rows = torch.arange(batch_size) % len(self.probe)
+        forward = {
+            "input_ids": self.probe.input_ids[rows, :seq_len],
+            "attention_mask": self.probe.attention_mask[rows, :seq_len],
+            "labels": self.probe.labels[rows],
+        }
+        mask = np.arange(self.n_blocks) < n_active
+        with self.switch.active(mask):
+            return count_step(self.bundle.model, forward)
+
+
+class CostModel:
+    """Turns an :class:`UpdatePlan` into an :class:`UpdateCost`, from counted step costs.
+
+    ``model_blocks`` is the number of blocks of the *trained* model; plans' masks refer to those. With a
+    proxy counter, a step that runs a fraction f of the trained model's blocks costs what the proxy costs
+    with f of its own blocks.
+    """
+
+    def __init__(self, counter: Counter, model_blocks: int, transfer_bytes: int | None = None):
+        self.counter = counter
+        self.model_blocks = model_blocks
+        self.transfer_bytes = counter.trainable_bytes if transfer_bytes is None else transfer_bytes
+        self._ends: dict[tuple[int, int], tuple[StepCost, StepCost]] = {}
+
+    def _endpoints(self, batch_size: int, seq_len: int) -> tuple[StepCost, StepCost]:
         key = (batch_size, seq_len)
-        if key not in self._steps:
-            self._steps[key] = self._measure(batch_size, seq_len)
-        return self._steps[key]
+        if key not in self._ends:
+            self._ends[key] = (
+                self._cached_count(batch_size, seq_len, 0),
+                self._cached_count(batch_size, seq_len, self.counter.n_blocks),
+            )
+        return self._ends[key]
 
-    def _measure(self, batch_size: int, seq_len: int) -> StepCost:
-        model = self.bundle.model
-        rows = torch.arange(batch_size) % len(self.probe_data)
-        ids = self.probe_data.input_ids[rows, :seq_len]
-        mask = self.probe_data.attention_mask[rows, :seq_len]
-        labels = self.probe_data.labels[rows]
-        param_storages = {p.untyped_storage().data_ptr() for p in model.parameters()}
-        saved: dict[int, int] = {}
+    def _cached_count(self, batch_size: int, seq_len: int, n_active: int) -> StepCost:
+        ident = {**self.counter.identity(), "b": batch_size, "t": seq_len, "n": n_active, "v": _COST_CODE_VERSION}
+        digest = hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:20]
+        path = assets.cache_dir() / "costs" / f"{digest}.json"
+        if path.is_file():
+            return StepCost(**json.loads(path.read_text()))
+        cost = self.counter.count(batch_size, seq_len, n_active)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(cost)))
+        tmp.replace(path)
+        return cost
 
-        def pack(t: torch.Tensor) -> torch.Tensor:
-            storage = t.untyped_storage()
-            ptr = storage.data_ptr()
-            if ptr not in param_storages:
-                saved[ptr] = storage.nbytes()
-            return t
+    def step(self, batch_size: int, seq_len: int, n_active: int | None = None) -> StepCost:
+        """Cost of one step running ``n_active`` of the trained model's blocks (default: all)."""
+        base, full = self._endpoints(batch_size, seq_len)
+        if n_active is None:
+            return full
+        fraction = n_active / self.model_blocks
+        return StepCost(
+            flops=base.flops + round(fraction * (full.flops - base.flops)),
+            activation_bytes=base.activation_bytes + round(fraction * (full.activation_bytes - base.activation_bytes)),
+        )
 
-        was_training = model.training
-        model.train()
-        rng_state = torch.get_rng_state()
-        try:
-            with FlopCounterMode(display=False) as counter:
-                with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-                    loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-                loss.backward()
-        finally:
-            model.zero_grad(set_to_none=True)
-            torch.set_rng_state(rng_state)
-            model.train(was_training)
-        return StepCost(flops=int(counter.get_total_flops()), activation_bytes=int(sum(saved.values())))
+    def peak_memory_bytes(self, optimizer: str, activation_bytes: int) -> int:
+        trainable = self.counter.trainable_bytes
+        return self.counter.frozen_bytes + trainable * (2 + _OPTIMIZER_STATES[optimizer]) + activation_bytes
 
-    def update(self, config: TrainConfig) -> UpdateCost:
-        """Cost of a whole client update with ``config``."""
-        step = self.step(config.batch_size, config.seq_len)
-        trainable = self.bundle.trainable_param_bytes
-        states = _OPTIMIZER_STATES[config.optimizer]
-        peak = self.bundle.frozen_param_bytes + trainable * (2 + states) + step.activation_bytes
+    def update(self, plan: UpdatePlan) -> UpdateCost:
+        """Cost of the whole client update ``plan`` (every local step, with its active blocks)."""
+        config = plan.config
+        counts = plan.mask.sum(axis=1)
+        steps = {int(n): self.step(config.batch_size, config.seq_len, int(n)) for n in np.unique(counts)}
+        flops = sum(steps[int(n)].flops for n in counts)
+        activations = max(steps[int(n)].activation_bytes for n in counts)
         return UpdateCost(
-            flops=step.flops * config.local_steps,
-            peak_memory_bytes=peak,
+            flops=int(flops),
+            peak_memory_bytes=self.peak_memory_bytes(config.optimizer, activations),
             download_bytes=self.transfer_bytes,
             upload_bytes=self.transfer_bytes,
         )
+
+    def describe(self) -> dict[str, object]:
+        return self.counter.describe()

@@ -71,6 +71,8 @@ class Recorder:
                 seq_len=plan.config.seq_len,
                 lr=plan.config.lr,
                 n_samples=plan.n_samples,
+                dropout_ratio=plan.config.dropout.ratio,
+                schedule=plan.config.dropout.schedule if plan.config.dropout.ratio > 0 else "none",
             )
             res = by_device.get(rec.device_id)
             row["trained"] = res is not None

@@ -19,12 +19,12 @@ from typing import Any
 import torch
 
 from fleetsim import __version__, assets
-from fleetsim.costs import CostModel
-from fleetsim.data import build_task
+from fleetsim.costs import CostModel, ModelCounter
+from fleetsim.data import Task, build_task
 from fleetsim.evaluation import Evaluator
 from fleetsim.executors import Executor, InlineExecutor
 from fleetsim.fleet import Fleet
-from fleetsim.models import load_model
+from fleetsim.models import ModelBundle, load_model
 from fleetsim.recorder import Recorder, write_run_dir
 from fleetsim.rng import Streams
 from fleetsim.scenario import LoadedScenario
@@ -107,7 +107,7 @@ def run_scenario(
             t, sim_ref[0].state.round_idx if sim_ref else 0, dev, "online" if online else "offline"
         ),
     )
-    cost_model = CostModel(bundle, task.train)
+    cost_model = _cost_model(loaded, bundle, task, str(model_path.resolve()))
     opt = sc.training.optimizer
     base = TrainConfig(
         local_steps=sc.training.local_steps,
@@ -117,7 +117,9 @@ def run_scenario(
         optimizer=opt.name,
         weight_decay=opt.weight_decay,
     )
-    strategy = make_strategy(sc.strategy.name, sc.strategy.options, StrategyContext(base, fleet, cost_model, streams))
+    ctx = StrategyContext(base, fleet, cost_model, streams, bundle.block_of, bundle.num_blocks)
+    strategy = make_strategy(sc.strategy.name, sc.strategy.options, ctx)
+
     evaluator = Evaluator(bundle, task.test, sc.evaluation.batch_size, sc.training.seq_len)
     initial_state = bundle.state()
     initial_eval = evaluator.evaluate(initial_state)
@@ -150,6 +152,17 @@ def run_scenario(
     summary["host_time_s"]["total"] = time.perf_counter() - host_start
     write_run_dir(target_dir, recorder, summary, loaded.raw | {"scenario_file": str(loaded.path)})
     return RunResult(target_dir, summary)
+
+
+def _cost_model(loaded: LoadedScenario, bundle: ModelBundle, task: Task, model_key: str) -> CostModel:
+    spec = loaded.scenario.cost_model
+    if spec is None:
+        return CostModel(ModelCounter(bundle, task.train, model_key), bundle.num_blocks)
+    from fleetsim.proxies import MetaCounter
+
+    lora = loaded.scenario.model.lora
+    counter = MetaCounter(spec.arch, spec.weight_dtype, task.num_labels, lora.r, lora.alpha)
+    return CostModel(counter, bundle.num_blocks)
 
 
 def _progress_bar(total: int | None, name: str, enabled: bool) -> Any:
@@ -216,11 +229,11 @@ def _summary(
         "bytes_down": int(updates.bytes_down.sum()) if len(updates) else 0,
         "bytes_up": int(updates.bytes_up.sum()) if len(updates) else 0,
         "cost_model": {
-            "proxy": None,
-            "flops_per_step": step.flops,
-            "activation_bytes_per_step": step.activation_bytes,
-            "trainable_bytes": sim.cost_model.transfer_bytes,
-            "frozen_bytes": sim.cost_model.bundle.frozen_param_bytes,
+            **sim.cost_model.describe(),
+            "flops_per_step_full_depth": step.flops,
+            "activation_bytes_per_step_full_depth": step.activation_bytes,
+            "trainable_bytes": sim.cost_model.counter.trainable_bytes,
+            "frozen_bytes": sim.cost_model.counter.frozen_bytes,
         },
         "host_time_s": {
             "setup": setup_s,

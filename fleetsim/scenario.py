@@ -100,6 +100,13 @@ class StrategySpec(Strict):
     options: dict[str, Any] = Field(default_factory=dict, description="validated by the strategy itself")
 
 
+class CostModelSpec(Strict):
+    """Cost device time and memory on another architecture (built on the meta device) than the one trained."""
+
+    arch: Literal["llama-2-7b", "llama-2-13b", "roberta-large", "roberta-base", "smollm2-135m"]
+    weight_dtype: Literal["fp32", "fp16", "bf16", "int8", "int4"] = "fp16"
+
+
 class ExecutorSpec(Strict):
     type: Literal["inline"] = "inline"
 
@@ -120,6 +127,7 @@ class Scenario(Strict):
     stop: StopSpec
     evaluation: EvaluationSpec = EvaluationSpec()
     strategy: StrategySpec = StrategySpec()
+    cost_model: CostModelSpec | None = Field(None, description="null: cost the trained model itself")
     executor: ExecutorSpec = ExecutorSpec()
 
     @property

@@ -32,8 +32,9 @@ from fleetsim.fleet import Conditions, Device, Fleet
 from fleetsim.recorder import Recorder
 from fleetsim.rng import Streams
 from fleetsim.scenario import Scenario
+from fleetsim.stld import sample_mask
 from fleetsim.strategies import Strategy
-from fleetsim.updates import Outcome, UpdateCost, UpdatePlan, UpdateRecord
+from fleetsim.updates import Outcome, TrainConfig, UpdateCost, UpdatePlan, UpdateRecord
 
 __all__ = ["Simulation", "SimulationState", "phase_durations"]
 
@@ -120,12 +121,7 @@ class Simulation:
         start_s = env.now
         selected = self.strategy.select(r, available, sc.rounds.clients_per_round)
         configs = self.strategy.configure(r, selected)
-        plans = {
-            d.id: UpdatePlan(
-                r, d.id, configs[d.id], self.streams.integer_seed("train", r, d.id), self.task.shards[d.id]
-            )
-            for d in selected
-        }
+        plans = {d.id: self._plan(r, d, configs[d.id]) for d in selected}
         records: dict[int, UpdateRecord] = {}
         clients = [env.process(self._client(plans[d.id], d, records)) for d in selected]
         yield env.all_of(clients) | env.timeout(sc.rounds.deadline_s)
@@ -163,6 +159,18 @@ class Simulation:
         if self.on_round is not None:
             self.on_round(st, end_s)
 
+    def _plan(self, r: int, device: Device, config: TrainConfig) -> UpdatePlan:
+        """Fix everything about an update before it starts, including which blocks run in each step."""
+        mask = sample_mask(
+            config.dropout,
+            self.cost_model.model_blocks,
+            config.local_steps,
+            r,
+            self.streams.generator("layers", r, device.id),
+        )
+        seed = self.streams.integer_seed("train", r, device.id)
+        return UpdatePlan(r, device.id, config, seed, self.task.shards[device.id], mask)
+
     def _is_last_round(self, r: int, end_s: float) -> bool:
         return self._limit_reason(r, end_s) is not None
 
@@ -181,7 +189,7 @@ class Simulation:
     ) -> Generator[simpy.Event, object, None]:
         env = self.env
         profile = device.profile
-        cost = self.cost_model.update(plan.config)
+        cost = self.cost_model.update(plan)
         cond = self.fleet.conditions(device, plan.round_idx)
         durations = phase_durations(cost, device, cond)
         start_s = env.now
@@ -223,6 +231,7 @@ class Simulation:
             flops=cost.flops,
             peak_memory_bytes=cost.peak_memory_bytes,
             usable_memory_bytes=profile.usable_memory_bytes,
+            active_blocks_mean=float(plan.mask.sum(axis=1).mean()),
             bytes_down=_partial_bytes(cost.download_bytes, done["download"], dl_s),
             bytes_up=_partial_bytes(cost.upload_bytes, done["upload"], ul_s),
             energy_j=profile.train_power_w * done["compute"]

@@ -1,8 +1,10 @@
 """One real client update: LoRA fine-tuning of the shared model on a device's shard.
 
 The trainer owns one LoRA-wrapped model and reuses it for every update: it loads the global trainable
-state, trains ``local_steps`` optimizer steps on mini-batches drawn from the device's shard, and returns
-the new trainable state. Batch order and dropout come from the plan's seed, so an update is reproducible.
+state, trains ``local_steps`` optimizer steps on mini-batches drawn from the device's shard — each step
+running only the blocks the plan's mask marks active (layer dropout) — and returns the new trainable
+state. Batch order and dropout come from the plan's seed, so an update is reproducible. A block skipped
+in a step gets no gradient (``None``), so the optimizer leaves its LoRA untouched in that step.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import torch
 
 from fleetsim.data import Split
 from fleetsim.models import ModelBundle
+from fleetsim.stld import BlockSwitch
 from fleetsim.updates import TrainConfig, UpdatePlan, UpdateResult
 
 __all__ = ["LocalTrainer", "batch_indices", "make_optimizer"]
@@ -44,6 +47,7 @@ class LocalTrainer:
     def __init__(self, bundle: ModelBundle, train: Split):
         self.bundle = bundle
         self.train_split = train
+        self.switch = BlockSwitch(bundle.model, bundle.blocks)
 
     def train(self, plan: UpdatePlan, global_state: dict[str, torch.Tensor]) -> UpdateResult:
         """Train ``plan`` starting from ``global_state``; return the resulting trainable state."""
@@ -57,13 +61,15 @@ class LocalTrainer:
         optimizer = make_optimizer(list(bundle.trainable.values()), config)
         data, seq = self.train_split, config.seq_len
         losses: list[float] = []
-        for positions in batch_indices(len(shard), config.batch_size, config.local_steps, generator):
+        batches = batch_indices(len(shard), config.batch_size, config.local_steps, generator)
+        for positions, active in zip(batches, plan.mask, strict=True):
             rows = shard[positions]
-            out = model(
-                input_ids=data.input_ids[rows, :seq],
-                attention_mask=data.attention_mask[rows, :seq],
-                labels=data.labels[rows],
-            )
+            with self.switch.active(active):  # skipped blocks: no forward, no saved activations, no backward
+                out = model(
+                    input_ids=data.input_ids[rows, :seq],
+                    attention_mask=data.attention_mask[rows, :seq],
+                    labels=data.labels[rows],
+                )
             out.loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)

@@ -12,6 +12,8 @@ from enum import StrEnum
 import numpy as np
 import torch
 
+from fleetsim.stld import DropoutConfig
+
 __all__ = ["Outcome", "TrainConfig", "UpdateCost", "UpdatePlan", "UpdateRecord", "UpdateResult"]
 
 
@@ -25,6 +27,7 @@ class TrainConfig:
     lr: float
     optimizer: str = "adamw"
     weight_decay: float = 0.0
+    dropout: DropoutConfig = field(default_factory=DropoutConfig)
 
 
 @dataclass(frozen=True)
@@ -36,17 +39,23 @@ class UpdatePlan:
     config: TrainConfig
     seed: int  # torch seed of the local training (batch order, dropout)
     shard: np.ndarray = field(repr=False)  # indices of the device's training examples
+    mask: np.ndarray = field(repr=False)  # (local_steps, n_blocks) bool: blocks that run in each step
 
     @property
     def n_samples(self) -> int:
         return len(self.shard)
+
+    @property
+    def block_steps(self) -> np.ndarray:
+        """Per block, the number of local steps in which it ran (and its LoRA was trained)."""
+        return self.mask.sum(axis=0)
 
 
 @dataclass(frozen=True)
 class UpdateCost:
     """What an update costs, independent of the device that runs it."""
 
-    flops: int  # all local steps, forward + backward, counted on the real model
+    flops: int  # all local steps, forward + backward, counted on the real model (or the cost-model proxy)
     peak_memory_bytes: int  # frozen weights + trainable params/grads/optimizer state + activations
     download_bytes: int  # tensors the server sends
     upload_bytes: int  # tensors the device sends back
@@ -83,6 +92,7 @@ class UpdateRecord:
     flops: int
     peak_memory_bytes: int
     usable_memory_bytes: int
+    active_blocks_mean: float  # blocks run per local step, averaged over the update's steps
     bytes_down: int  # actually transferred (partial when a transfer was cut)
     bytes_up: int
     energy_j: float

@@ -23,7 +23,7 @@ def test_round_times_are_flops_over_throughput_plus_bytes_over_bandwidth(write_s
     assert (updates.outcome == "delivered").all()
     assert (updates.bytes_down == TRANSFER_BYTES).all() and (updates.bytes_up == TRANSFER_BYTES).all()
     flops = int(updates.flops.iloc[0])
-    assert flops == result.summary["cost_model"]["flops_per_step"] * 2  # 2 local steps, counted once per key
+    assert flops == result.summary["cost_model"]["flops_per_step_full_depth"] * 2  # 2 local steps, counted once per key
 
     fast = _expected_duration(flops, 1e11, 10.0, 5.0, 0.0)
     slow = _expected_duration(flops, 1e10, 2.0, 1.0, 0.5)

@@ -19,7 +19,7 @@ from fleetsim.updates import TrainConfig, UpdatePlan, UpdateResult
 
 
 def _result(device: int, n: int, state: dict[str, torch.Tensor]) -> UpdateResult:
-    plan = UpdatePlan(0, device, TrainConfig(1, 1, 8, 0.1), 0, np.arange(n))
+    plan = UpdatePlan(0, device, TrainConfig(1, 1, 8, 0.1), 0, np.arange(n), np.ones((1, 2), dtype=bool))
     return UpdateResult(plan, state, 0.0, 0.0, 0.0)
 
 

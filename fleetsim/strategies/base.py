@@ -2,7 +2,7 @@
 
 Modelled on Flower's ``Strategy``: small, the round number first, delivered results passed in and lost
 updates known from the records. The default hooks give plain federated LoRA (uniform selection, one
-fixed config, sample-weighted FedAvg).
+fixed config, FedAvg weighted by samples × the steps each block was trained).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from fleetsim.aggregation import fedavg
+from fleetsim.aggregation import block_fedavg
 from fleetsim.configurators import Configurator, FixedConfigurator, RoundFeedback
 from fleetsim.costs import CostModel
 from fleetsim.fleet import Device, Fleet
@@ -37,6 +37,8 @@ class StrategyContext:
     fleet: Fleet
     cost_model: CostModel
     streams: Streams
+    block_of: dict[str, int | None]  # trainable tensor name → block index (None: head)
+    n_blocks: int
 
 
 STRATEGIES: dict[str, type[Strategy]] = {}
@@ -78,7 +80,7 @@ class Strategy:
     ) -> dict[str, torch.Tensor]:
         if not results:
             return global_state
-        return fedavg(global_state, results)
+        return block_fedavg(global_state, results, self.ctx.block_of)
 
     def observe(self, feedback: RoundFeedback) -> None:
         self.configurator.observe(feedback)
