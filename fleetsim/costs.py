@@ -5,10 +5,11 @@
   parameter) are not matmuls and are not counted.
 * Activation memory: bytes of the unique tensor storages that autograd saves for backward during that
   forward, parameters excluded (``torch.autograd.graph.saved_tensors_hooks``).
-* Blocks are identical, so a step's cost is affine in the number of blocks it runs:
-  ``cost(n) = cost(0) + n · (cost(L) − cost(0)) / L``. Each (batch, seq_len) is counted twice — with no
-  block and with every block — and cached in memory and on disk; any other count follows exactly
-  (``tests/test_costs.py`` checks it against a direct count).
+* Blocks are identical, so a step's cost is affine in the number of blocks it runs — except the first
+  running block, whose input needs no gradient (the frozen embeddings' output), so its backward skips the
+  input-gradient matmuls: ``cost(n) = cost(1) + (n − 1) · (cost(L) − cost(1)) / (L − 1)`` for n ≥ 1.
+  Each (batch, seq_len) is counted three times — with 0, 1 and L blocks — and cached in memory and on
+  disk; any other count follows exactly (``tests/test_costs.py`` checks it against a direct count).
 * Peak memory (DESIGN.md, cost model): frozen weights + trainable parameters, their gradients and the
   optimizer state (AdamW: 2 moments) + the activations of the step with the most active blocks.
 * Bytes on the wire: the trainable tensors sent (global state down, the update up).
@@ -38,7 +39,7 @@ from fleetsim.updates import UpdateCost, UpdatePlan
 __all__ = ["CostModel", "Counter", "ModelCounter", "StepCost", "count_step"]
 
 _OPTIMIZER_STATES = {"adamw": 2, "sgd": 0}
-_COST_CODE_VERSION = 2  # bump when counting changes, to invalidate the disk cache
+_COST_CODE_VERSION = 3  # bump when counting changes, to invalidate the disk cache
 
 
 @dataclass(frozen=True)
@@ -135,16 +136,19 @@ class CostModel:
         self.counter = counter
         self.model_blocks = model_blocks
         self.transfer_bytes = counter.trainable_bytes if transfer_bytes is None else transfer_bytes
-        self._ends: dict[tuple[int, int], tuple[StepCost, StepCost]] = {}
+        self._anchors: dict[tuple[int, int], tuple[StepCost, StepCost, StepCost]] = {}
 
-    def _endpoints(self, batch_size: int, seq_len: int) -> tuple[StepCost, StepCost]:
+    def _anchor_counts(self, batch_size: int, seq_len: int) -> tuple[StepCost, StepCost, StepCost]:
+        """Counted costs with 0, 1 and all blocks of the counter's architecture."""
         key = (batch_size, seq_len)
-        if key not in self._ends:
-            self._ends[key] = (
+        if key not in self._anchors:
+            n = self.counter.n_blocks
+            self._anchors[key] = (
                 self._cached_count(batch_size, seq_len, 0),
-                self._cached_count(batch_size, seq_len, self.counter.n_blocks),
+                self._cached_count(batch_size, seq_len, 1),
+                self._cached_count(batch_size, seq_len, n),
             )
-        return self._ends[key]
+        return self._anchors[key]
 
     def _cached_count(self, batch_size: int, seq_len: int, n_active: int) -> StepCost:
         ident = {**self.counter.identity(), "b": batch_size, "t": seq_len, "n": n_active, "v": _COST_CODE_VERSION}
@@ -161,13 +165,16 @@ class CostModel:
 
     def step(self, batch_size: int, seq_len: int, n_active: int | None = None) -> StepCost:
         """Cost of one step running ``n_active`` of the trained model's blocks (default: all)."""
-        base, full = self._endpoints(batch_size, seq_len)
-        if n_active is None:
+        none, one, full = self._anchor_counts(batch_size, seq_len)
+        if n_active is None or n_active == self.model_blocks:
             return full
-        fraction = n_active / self.model_blocks
+        if n_active == 0:
+            return none
+        blocks = n_active / self.model_blocks * self.counter.n_blocks  # in the counter's blocks
+        extra = (blocks - 1) / max(self.counter.n_blocks - 1, 1)
         return StepCost(
-            flops=base.flops + round(fraction * (full.flops - base.flops)),
-            activation_bytes=base.activation_bytes + round(fraction * (full.activation_bytes - base.activation_bytes)),
+            flops=one.flops + round(extra * (full.flops - one.flops)),
+            activation_bytes=one.activation_bytes + round(extra * (full.activation_bytes - one.activation_bytes)),
         )
 
     def peak_memory_bytes(self, optimizer: str, activation_bytes: int) -> int:
