@@ -37,6 +37,23 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("scenario", type=Path)
     val.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
+    study = sub.add_parser("study", help="run the variants of a study file and compare them")
+    study.add_argument("study", type=Path)
+    study.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override applied to every variant (after the study's own)",
+    )
+    study.add_argument("--quiet", action="store_true")
+
+    comp = sub.add_parser("compare", help="compare finished runs: table (Markdown, CSV) and accuracy curves")
+    comp.add_argument("runs", nargs="+", type=Path)
+    comp.add_argument("--out", type=Path, default=None, help="output folder (default: runs/compare-<time>)")
+    comp.add_argument("--baseline", default=None, help="label of the run speedups are relative to")
+
     prof = sub.add_parser("profiles", help="list device profiles")
     prof.add_argument("--dir", type=Path, default=None)
 
@@ -55,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args)
         if args.command == "validate":
             return _validate(args)
+        if args.command == "study":
+            return _study(args)
+        if args.command == "compare":
+            return _compare(args)
         if args.command == "profiles":
             return _profiles(args)
         if args.command == "fetch":
@@ -81,6 +102,29 @@ def _run(args: argparse.Namespace) -> int:
         print_summary(result.summary, result.run_dir)
     else:
         print(result.run_dir)
+    return 0
+
+
+def _study(args: argparse.Namespace) -> int:
+    from fleetsim.study import run_study
+
+    root, paths = run_study(args.study, args.overrides, progress=not args.quiet)
+    print((root / "comparison.md").read_text())
+    print(f"study: {root}\ncurves: {paths['png']}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from fleetsim.compare import write_comparison
+    from fleetsim.runs import load_run
+
+    runs = [load_run(p) for p in args.runs]
+    out = args.out or Path("runs") / f"compare-{datetime.now():%Y%m%d-%H%M%S}"
+    paths = write_comparison(runs, out, baseline=args.baseline)
+    print(paths["md"].read_text())
+    print(f"written: {paths['csv']}, {paths['md']}, {paths['png']}")
     return 0
 
 

@@ -25,10 +25,11 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, register_flop_formula
 
 from fleetsim import assets
 from fleetsim.data import Split
@@ -39,7 +40,29 @@ from fleetsim.updates import UpdateCost, UpdatePlan
 __all__ = ["CostModel", "Counter", "ModelCounter", "StepCost", "count_step"]
 
 _OPTIMIZER_STATES = {"adamw": 2, "sgd": 0}
-_COST_CODE_VERSION = 3  # bump when counting changes, to invalidate the disk cache
+_COST_CODE_VERSION = 4  # bump when counting changes, to invalidate the disk cache
+
+
+def _attention_flops(q: tuple[int, ...], k: tuple[int, ...], v: tuple[int, ...]) -> int:
+    """Q·Kᵀ and P·V of scaled dot-product attention: 2·B·H·T·S·(d_qk + d_v) (keys may have fewer heads)."""
+    batch, heads, t_q, d_qk = q
+    s_k, d_v = k[-2], v[-1]
+    return 2 * batch * heads * t_q * s_k * (d_qk + d_v)
+
+
+# torch's FlopCounterMode has no formula for the CPU flash-attention kernel that SDPA uses on CPU
+# (LLaMA-family models here), so attention would go uncounted; register the standard one
+# (backward: dQ, dK, dV and dP = 2× the forward matmuls, as torch's own sdpa_backward_flop_count).
+@register_flop_formula(torch.ops.aten._scaled_dot_product_flash_attention_for_cpu)
+def _sdpa_cpu_flops(query: Any, key: Any, value: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+    return _attention_flops(query, key, value)
+
+
+@register_flop_formula(torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward)
+def _sdpa_cpu_backward_flops(
+    grad: Any, query: Any, key: Any, value: Any, *args: Any, out_shape: Any = None, **kwargs: Any
+) -> int:
+    return 2 * _attention_flops(query, key, value)  # bump when counting changes, to invalidate the disk cache
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,7 @@ def run_scenario(
     run_dir: Path | None = None,
     progress: bool = True,
     wrap_executor: Callable[[Executor], Executor] | None = None,
+    label: str | None = None,
 ) -> RunResult:
     """Simulate ``loaded`` and write its run directory; return the directory and the summary.
 
@@ -150,6 +151,7 @@ def run_scenario(
             bar.close()
     summary = _summary(loaded, sim, state, recorder, task.majority_accuracy, initial_eval.accuracy, base, setup_s)
     summary["host_time_s"]["total"] = time.perf_counter() - host_start
+    summary["label"] = label or target_dir.name
     write_run_dir(target_dir, recorder, summary, loaded.raw | {"scenario_file": str(loaded.path)})
     return RunResult(target_dir, summary)
 

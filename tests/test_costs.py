@@ -98,3 +98,28 @@ def test_summary_says_when_a_proxy_is_in_use(write_scenario, run):
     assert result.summary["cost_model"]["weight_dtype"] == "fp16"
     # RoBERTa-base is ~5x the compute of MiniLM per token.
     assert frames["updates"].flops.iloc[0] > 3 * 2 * result.summary["cost_model"]["flops_per_step_full_depth"] / 4
+
+
+def test_counted_flops_match_the_analytic_estimate(cost_model):
+    from fleetsim.flops import analytic_step_flops
+
+    cm, _ = cost_model
+    config = cm.counter.bundle.model.base_model.model.config
+    for n in (1, 3, 6):
+        counted = cm.counter.count(8, 32, n).flops
+        analytic = analytic_step_flops(config, 8, 32, n, lora_r=4, num_labels=8)
+        assert abs(counted / analytic - 1) < 0.01, (n, counted, analytic)
+
+
+def test_cpu_attention_kernel_is_counted():
+    # LLaMA-family models use SDPA's CPU flash kernel, which torch's counter does not know by itself.
+    from transformers import AutoConfig
+
+    from fleetsim.flops import analytic_step_flops
+    from fleetsim.proxies import ARCHITECTURES
+
+    counter = MetaCounter("smollm2-135m", "fp32", num_labels=8, lora_r=8, lora_alpha=16)
+    spec = dict(ARCHITECTURES["smollm2-135m"])
+    config = AutoConfig.for_model(spec.pop("model_type"), **spec)
+    counted = counter.count(2, 256, 30).flops
+    assert abs(counted / analytic_step_flops(config, 2, 256, 30, 8, 8) - 1) < 0.01
