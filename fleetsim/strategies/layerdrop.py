@@ -1,20 +1,25 @@
 """``layerdrop``: every device drops blocks with one fixed ratio and schedule (LayerDrop, Fan et al. 2019).
 
 With ``schedule: uniform`` this is LayerDrop as a federated baseline; ``depth``, ``exact_k`` and
-``keep_ends`` give the other fixed-ratio STLD variants of :mod:`fleetsim.stld`.
+``keep_ends`` give the other fixed-ratio STLD variants of :mod:`fleetsim.stld`. Two knobs found useful in
+the accuracy study (README, "Layer dropout and accuracy"): ``lr_scale`` multiplies the learning rate while
+blocks are dropped, and ``anneal_rounds`` lowers the ratio linearly to zero over that many rounds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Literal
 
 from pydantic import Field
 
-from fleetsim.configurators import Configurator, FixedConfigurator
+from fleetsim.configurators import Configurator
+from fleetsim.fleet import Device
 from fleetsim.schema import Strict
 from fleetsim.stld import DropoutConfig
 from fleetsim.strategies.base import Strategy, register_strategy
+from fleetsim.updates import TrainConfig
 
 
 class LayerDropOptions(Strict):
@@ -22,17 +27,39 @@ class LayerDropOptions(Strict):
     schedule: Literal["uniform", "depth", "exact_k", "keep_ends"] = "uniform"
     ends: int = Field(1, ge=0, description="keep_ends: blocks always kept at each end")
     cap: float = Field(0.9, gt=0.0, le=1.0, description="depth: largest per-block drop probability")
+    lr_scale: float = Field(1.0, gt=0.0, description="learning-rate multiplier while the ratio is above 0")
+    anneal_rounds: int | None = Field(None, ge=1, description="ratio falls linearly to 0 over these rounds")
+
+
+class RoundRatioConfigurator(Configurator):
+    """The same config for every device; the ratio may depend on the round (annealing)."""
+
+    def __init__(self, base: TrainConfig, options: LayerDropOptions):
+        self.base = base
+        self.options = options
+
+    def ratio(self, round_idx: int) -> float:
+        o = self.options
+        if o.anneal_rounds is None:
+            return o.ratio
+        return o.ratio * max(0.0, 1.0 - round_idx / o.anneal_rounds)
+
+    def assign(self, round_idx: int, devices: Sequence[Device]) -> dict[int, TrainConfig]:
+        o = self.options
+        ratio = self.ratio(round_idx)
+        dropout = DropoutConfig(ratio=ratio, schedule=o.schedule, ends=o.ends, cap=o.cap)
+        lr = self.base.lr * (o.lr_scale if ratio > 0 else 1.0)
+        config = replace(self.base, dropout=dropout, lr=lr)
+        return {d.id: config for d in devices}
 
 
 @register_strategy
 class LayerDrop(Strategy):
-    """One fixed dropout configuration for every device and round; per-block FedAvg."""
+    """One dropout configuration for every device (optionally annealed over rounds); per-block FedAvg."""
 
     name = "layerdrop"
     Options = LayerDropOptions
 
     def make_configurator(self) -> Configurator:
-        o = self.options
-        assert isinstance(o, LayerDropOptions)
-        dropout = DropoutConfig(ratio=o.ratio, schedule=o.schedule, ends=o.ends, cap=o.cap)
-        return FixedConfigurator(replace(self.ctx.base_config, dropout=dropout))
+        assert isinstance(self.options, LayerDropOptions)
+        return RoundRatioConfigurator(self.ctx.base_config, self.options)
