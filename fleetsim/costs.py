@@ -155,10 +155,12 @@ class CostModel:
     with f of its own blocks.
     """
 
-    def __init__(self, counter: Counter, model_blocks: int, transfer_bytes: int | None = None):
+    def __init__(self, counter: Counter, model_blocks: int, tensor_bytes: dict[str, int] | None = None):
+        """``tensor_bytes``: bytes of each trainable tensor of the trained model (to cost partial uploads)."""
         self.counter = counter
         self.model_blocks = model_blocks
-        self.transfer_bytes = counter.trainable_bytes if transfer_bytes is None else transfer_bytes
+        self.tensor_bytes = tensor_bytes or {}
+        self.transfer_bytes = counter.trainable_bytes
         self._anchors: dict[tuple[int, int], tuple[StepCost, StepCost, StepCost]] = {}
 
     def _anchor_counts(self, batch_size: int, seq_len: int) -> tuple[StepCost, StepCost, StepCost]:
@@ -204,7 +206,16 @@ class CostModel:
         trainable = self.counter.trainable_bytes
         return self.counter.frozen_bytes + trainable * (2 + _OPTIMIZER_STATES[optimizer]) + activation_bytes
 
-    def update(self, plan: UpdatePlan) -> UpdateCost:
+    def sent_bytes(self, shared: frozenset[str] | None) -> int:
+        """Bytes sent each way when only the tensors in ``shared`` travel (None: all trainable tensors).
+
+        With a proxy, the proxy's trainable bytes are scaled by the shared share of the trained model's."""
+        if shared is None or not self.tensor_bytes:
+            return self.transfer_bytes
+        part = sum(b for name, b in self.tensor_bytes.items() if name in shared)
+        return round(self.transfer_bytes * part / sum(self.tensor_bytes.values()))
+
+    def update(self, plan: UpdatePlan, shared: frozenset[str] | None = None) -> UpdateCost:
         """Cost of the whole client update ``plan`` (every local step, with its active blocks)."""
         config = plan.config
         counts = plan.mask.sum(axis=1)
@@ -214,8 +225,8 @@ class CostModel:
         return UpdateCost(
             flops=int(flops),
             peak_memory_bytes=self.peak_memory_bytes(config.optimizer, activations),
-            download_bytes=self.transfer_bytes,
-            upload_bytes=self.transfer_bytes,
+            download_bytes=self.sent_bytes(shared),
+            upload_bytes=self.sent_bytes(shared),
         )
 
     def describe(self) -> dict[str, object]:

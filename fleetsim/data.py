@@ -47,6 +47,12 @@ class Task:
     label_names: list[str]
     shards: list[np.ndarray]  # device index → indices into ``train``
     majority_accuracy: float  # accuracy of always predicting the test subset's most common class
+    test_full: Split  # the whole test split
+    local_tests: list[np.ndarray]  # device index → indices into ``test_full`` with the device's label mix
+
+    def local_test(self, device: int) -> Split:
+        """The device's local held-out examples (for personalized accuracy)."""
+        return self.test_full.subset(self.local_tests[device])
 
     @property
     def num_labels(self) -> int:
@@ -104,6 +110,22 @@ def iid_partition(n_examples: int, n_devices: int, rng: np.random.Generator) -> 
     return [np.sort(part) for part in np.array_split(rng.permutation(n_examples), n_devices)]
 
 
+def local_test_sets(
+    train_labels: np.ndarray, test_labels: np.ndarray, shards: list[np.ndarray], size: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Per device, ``size`` test examples whose labels follow the device's training label mix."""
+    n_classes = int(max(train_labels.max(), test_labels.max())) + 1
+    by_class = [np.flatnonzero(test_labels == c) for c in range(n_classes)]
+    out = []
+    for shard in shards:
+        mix = np.bincount(train_labels[shard], minlength=n_classes).astype(float)
+        mix[[len(ix) == 0 for ix in by_class]] = 0.0
+        labels = rng.choice(n_classes, size=size, p=mix / mix.sum())
+        picks = [rng.choice(by_class[c]) for c in labels]
+        out.append(np.sort(np.asarray(picks, dtype=np.int64)))
+    return out
+
+
 def build_task(
     *,
     dataset_id: str,
@@ -116,6 +138,7 @@ def build_task(
     rng_partition: np.random.Generator,
     rng_eval: np.random.Generator,
     scenario_file: str | Path,
+    local_test_examples: int = 32,
 ) -> Task:
     """Load, tokenize (cached) and partition a dataset for ``n_devices`` devices."""
     train_df, test_df = assets.load_dataset_frames(dataset_id)
@@ -126,7 +149,8 @@ def build_task(
     y_test = test_df.label.map(code).to_numpy(np.int64)
     digest = hashlib.sha1(f"{model_key}|{dataset_id}|{seq_len}".encode()).hexdigest()[:16]
     train = _cached_split(tokenizer, f"{digest}-train", train_df.text.tolist(), y_train, seq_len)
-    test = _cached_split(tokenizer, f"{digest}-test", test_df.text.tolist(), y_test, seq_len)
+    test_full = _cached_split(tokenizer, f"{digest}-test", test_df.text.tolist(), y_test, seq_len)
+    test = test_full
     if eval_max_examples is not None and eval_max_examples < len(test):
         test = test.subset(np.sort(rng_eval.permutation(len(test))[:eval_max_examples]))
     try:
@@ -139,4 +163,13 @@ def build_task(
     except ValueError as err:
         raise InputError(scenario_file, "dataset.partition", f"a feasible partition ({err})", partition.alpha) from None
     majority = float(np.bincount(test.labels.numpy(), minlength=len(names)).max() / len(test))
-    return Task(train=train, test=test, label_names=names, shards=shards, majority_accuracy=majority)
+    local = local_test_sets(y_train, y_test, shards, local_test_examples, rng_eval)
+    return Task(
+        train=train,
+        test=test,
+        label_names=names,
+        shards=shards,
+        majority_accuracy=majority,
+        test_full=test_full,
+        local_tests=local,
+    )

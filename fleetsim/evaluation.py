@@ -28,21 +28,22 @@ class Evaluator:
         self.batch_size = batch_size
         self.seq_len = seq_len
 
-    def evaluate(self, state: dict[str, torch.Tensor]) -> EvalResult:
+    def evaluate(self, state: dict[str, torch.Tensor], split: Split | None = None) -> EvalResult:
+        """Evaluate ``state`` on ``split`` (default: the run's evaluation subset)."""
         self.bundle.load_state(state)
-        return self._run()
+        return self._run(self.test if split is None else split)
 
     @torch.inference_mode()
-    def _run(self) -> EvalResult:
+    def _run(self, test: Split) -> EvalResult:
         model = self.bundle.model
         model.eval()
-        correct, loss_sum, n = 0, 0.0, len(self.test)
+        correct, loss_sum, n = 0, 0.0, len(test)
         for start in range(0, n, self.batch_size):
             sl = slice(start, start + self.batch_size)
-            labels = self.test.labels[sl]
+            labels = test.labels[sl]
             logits = model(
-                input_ids=self.test.input_ids[sl, : self.seq_len],
-                attention_mask=self.test.attention_mask[sl, : self.seq_len],
+                input_ids=test.input_ids[sl, : self.seq_len],
+                attention_mask=test.attention_mask[sl, : self.seq_len],
             ).logits
             loss_sum += float(torch.nn.functional.cross_entropy(logits, labels, reduction="sum"))
             correct += int((logits.argmax(-1) == labels).sum())

@@ -15,8 +15,8 @@ __all__ = ["Executor", "InlineExecutor"]
 
 class Executor(ABC):
     @abstractmethod
-    def run(self, plans: Sequence[UpdatePlan], global_state: dict[str, torch.Tensor]) -> list[UpdateResult]:
-        """Train every plan from ``global_state``; results in the order of ``plans``."""
+    def run(self, plans: Sequence[UpdatePlan], states: Sequence[dict[str, torch.Tensor]]) -> list[UpdateResult]:
+        """Train ``plans[i]`` from ``states[i]``; results in the order of ``plans``."""
 
 
 class InlineExecutor(Executor):
@@ -25,5 +25,5 @@ class InlineExecutor(Executor):
     def __init__(self, trainer: LocalTrainer):
         self.trainer = trainer
 
-    def run(self, plans: Sequence[UpdatePlan], global_state: dict[str, torch.Tensor]) -> list[UpdateResult]:
-        return [self.trainer.train(plan, global_state) for plan in plans]
+    def run(self, plans: Sequence[UpdatePlan], states: Sequence[dict[str, torch.Tensor]]) -> list[UpdateResult]:
+        return [self.trainer.train(plan, state) for plan, state in zip(plans, states, strict=True)]

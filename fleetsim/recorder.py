@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from fleetsim.configurators import RoundExtras
 from fleetsim.evaluation import EvalResult
 from fleetsim.updates import Outcome, UpdatePlan, UpdateRecord, UpdateResult
 
@@ -35,6 +36,7 @@ class Recorder:
         self.rounds: list[dict[str, Any]] = []
         self.updates: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
+        self.tables: dict[str, list[dict[str, Any]]] = {}
 
     def event(self, time_s: float, round_idx: int, device_id: int | None, kind: str, detail: str = "") -> None:
         self.events.append(
@@ -57,6 +59,7 @@ class Recorder:
         plans: Mapping[int, UpdatePlan],
         results: Sequence[UpdateResult],
         evaluation: EvalResult | None,
+        extras: RoundExtras | None = None,
     ) -> None:
         by_device = {res.plan.device_id: res for res in results}
         for rec in records:
@@ -79,6 +82,8 @@ class Recorder:
             row["train_loss_first"] = res.train_loss_first if res else math.nan
             row["train_loss_last"] = res.train_loss_last if res else math.nan
             row["train_loss_mean"] = res.train_loss_mean if res else math.nan
+            if extras is not None:
+                row.update(extras.update_columns.get(rec.device_id, {}))
             self.updates.append(row)
         counts = {reason: sum(r.outcome.value == reason for r in records) for reason in LOSS_REASONS}
         losses = [res.train_loss_mean for res in results]
@@ -100,8 +105,13 @@ class Recorder:
                 "bytes_up": sum(r.bytes_up for r in records),
                 "energy_j": sum(r.energy_j for r in records),
                 "flops_delivered": sum(r.flops for r in records if r.outcome is Outcome.DELIVERED),
+                "dropout_ratio_mean": float(sum(p.config.dropout.ratio for p in plans.values()) / max(len(plans), 1)),
+                **(extras.round_columns if extras is not None else {}),
             }
         )
+        if extras is not None:
+            for name, rows in extras.tables.items():
+                self.tables.setdefault(name, []).extend(rows)
 
     def frames(self) -> dict[str, pd.DataFrame]:
         events = pd.DataFrame(self.events, columns=["time_s", "round", "device_id", "kind", "detail"])
@@ -109,6 +119,7 @@ class Recorder:
             "rounds": pd.DataFrame(self.rounds),
             "updates": pd.DataFrame(self.updates),
             "events": events.sort_values(["time_s", "device_id", "kind"], kind="stable").reset_index(drop=True),
+            **{name: pd.DataFrame(rows) for name, rows in self.tables.items()},
         }
 
 

@@ -98,6 +98,7 @@ def run_scenario(
         rng_partition=streams.generator("partition"),
         rng_eval=streams.generator("eval-subset"),
         scenario_file=loaded.path,
+        local_test_examples=sc.dataset.local_test_examples,
     )
     recorder = Recorder()
     sim_ref: list[Simulation] = []
@@ -147,6 +148,7 @@ def run_scenario(
     try:
         state = sim.run()
     finally:
+        strategy.close()
         if bar is not None:
             bar.close()
     summary = _summary(loaded, sim, state, recorder, task.majority_accuracy, initial_eval.accuracy, base, setup_s)
@@ -158,13 +160,14 @@ def run_scenario(
 
 def _cost_model(loaded: LoadedScenario, bundle: ModelBundle, task: Task, model_key: str) -> CostModel:
     spec = loaded.scenario.cost_model
+    tensor_bytes = {name: p.numel() * p.element_size() for name, p in bundle.trainable.items()}
     if spec is None:
-        return CostModel(ModelCounter(bundle, task.train, model_key), bundle.num_blocks)
+        return CostModel(ModelCounter(bundle, task.train, model_key), bundle.num_blocks, tensor_bytes)
     from fleetsim.proxies import MetaCounter
 
     lora = loaded.scenario.model.lora
     counter = MetaCounter(spec.arch, spec.weight_dtype, task.num_labels, lora.r, lora.alpha)
-    return CostModel(counter, bundle.num_blocks)
+    return CostModel(counter, bundle.num_blocks, tensor_bytes)
 
 
 def _progress_bar(total: int | None, name: str, enabled: bool) -> Any:
@@ -220,6 +223,7 @@ def _summary(
         "round_to_target": state.round_to_target,
         "initial_accuracy": initial_accuracy,
         "final_accuracy": state.last_eval.accuracy if state.last_eval else None,
+        "personalized_accuracy": state.last_personalized,
         "final_eval_loss": state.last_eval.loss if state.last_eval else None,
         "best_accuracy": max((a for _, a in state.history), default=None),
         "majority_class_accuracy": majority,

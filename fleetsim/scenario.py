@@ -53,6 +53,7 @@ class PartitionSpec(Strict):
 class DatasetSpec(Strict):
     id: str = Field(description="catalogue id: reuters-r8, reuters-r52, 20newsgroups, rotten-tomatoes, bbc-news")
     partition: PartitionSpec = PartitionSpec()
+    local_test_examples: PositiveInt = Field(32, description="per-device held-out examples, the device's label mix")
 
 
 class OptimizerSpec(Strict):
@@ -93,6 +94,9 @@ class EvaluationSpec(Strict):
     every_rounds: PositiveInt = 1
     max_examples: PositiveInt | None = Field(1000, description="fixed random subset of the test split")
     batch_size: PositiveInt = 64
+    personalized_devices: NonNegativeInt = Field(
+        16, description="devices (a fixed random sample) whose own model is scored on their local test data"
+    )
 
 
 class StrategySpec(Strict):

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
+import numpy as np
 import simpy
 import torch
 
@@ -55,6 +56,7 @@ class SimulationState:
     global_state: dict[str, torch.Tensor]
     round_idx: int = 0
     last_eval: EvalResult | None = None
+    last_personalized: float | None = None
     time_to_target_s: float | None = None
     round_to_target: int | None = None
     stop_reason: str | None = None
@@ -91,6 +93,10 @@ class Simulation:
         self.streams = streams
         self.recorder = recorder
         self.state = SimulationState(global_state=initial_state)
+        n_personal = min(scenario.evaluation.personalized_devices, len(fleet))
+        self.personal_sample = sorted(
+            int(i) for i in streams.generator("personal-eval").choice(len(fleet), size=n_personal, replace=False)
+        )
         self.on_round = on_round
         self.env = simpy.Environment()
 
@@ -134,25 +140,29 @@ class Simulation:
         ordered = [records[d.id] for d in selected]
         delivered = [plans[rec.device_id] for rec in ordered if rec.outcome is Outcome.DELIVERED]
         t0 = time.perf_counter()
-        results = self.executor.run(delivered, st.global_state)
+        starts = [self.strategy.start_state(r, plan.device_id, st.global_state) for plan in delivered]
+        results = self.executor.run(delivered, starts)
         st.host_train_s += time.perf_counter() - t0
         st.global_state = self.strategy.aggregate(r, st.global_state, results)
 
-        evaluation = None
+        evaluation, personalized = None, None
         last = self._is_last_round(r, end_s)
         if (r + 1) % sc.evaluation.every_rounds == 0 or last:
             t0 = time.perf_counter()
-            evaluation = self.evaluator.evaluate(st.global_state)
+            evaluation = self.evaluator.evaluate(self.strategy.eval_state(st.global_state))
+            personalized = self._personalized_accuracy()
             st.host_eval_s += time.perf_counter() - t0
             st.last_eval = evaluation
+            st.last_personalized = personalized
             st.history.append((end_s, evaluation.accuracy))
             target = sc.stop.target_accuracy
             if target is not None and st.time_to_target_s is None and evaluation.accuracy >= target:
                 st.time_to_target_s, st.round_to_target = end_s, r
                 if not sc.stop.continue_after_target:
                     st.stop_reason = "target_accuracy"
-        self.strategy.observe(RoundFeedback(r, start_s, end_s, ordered, results, evaluation))
-        self.recorder.add_round(r, start_s, end_s, len(available), ordered, plans, results, evaluation)
+        extras = self.strategy.observe(RoundFeedback(r, start_s, end_s, ordered, results, evaluation))
+        extras.round_columns["personalized_accuracy"] = math.nan if personalized is None else personalized
+        self.recorder.add_round(r, start_s, end_s, len(available), ordered, plans, results, evaluation, extras)
         st.round_idx += 1
         if st.stop_reason is None and last:
             st.stop_reason = self._limit_reason(r, end_s)
@@ -169,7 +179,24 @@ class Simulation:
             self.streams.generator("layers", r, device.id),
         )
         seed = self.streams.integer_seed("train", r, device.id)
-        return UpdatePlan(r, device.id, config, seed, self.task.shards[device.id], mask)
+        shard = self.task.shards[device.id]
+        n_probe = min(self.strategy.configurator.probe_examples(), len(shard))
+        probe = None
+        if n_probe > 0:  # a fixed set of the device's examples, scored at full depth before and after
+            probe = np.sort(self.streams.generator("probe", device.id).permutation(shard)[:n_probe])
+        return UpdatePlan(r, device.id, config, seed, shard, mask, probe)
+
+    def _personalized_accuracy(self) -> float | None:
+        """Mean accuracy of each sampled device's own model on its local held-out examples."""
+        if not self.personal_sample:
+            return None
+        accs = [
+            self.evaluator.evaluate(
+                self.strategy.device_state(d, self.state.global_state), self.task.local_test(d)
+            ).accuracy
+            for d in self.personal_sample
+        ]
+        return float(np.mean(accs))
 
     def _is_last_round(self, r: int, end_s: float) -> bool:
         return self._limit_reason(r, end_s) is not None
@@ -189,7 +216,7 @@ class Simulation:
     ) -> Generator[simpy.Event, object, None]:
         env = self.env
         profile = device.profile
-        cost = self.cost_model.update(plan)
+        cost = self.cost_model.update(plan, self.strategy.shared_names())
         cond = self.fleet.conditions(device, plan.round_idx)
         durations = phase_durations(cost, device, cond)
         start_s = env.now

@@ -49,11 +49,27 @@ class LocalTrainer:
         self.train_split = train
         self.switch = BlockSwitch(bundle.model, bundle.blocks)
 
+    @torch.no_grad()
+    def _probe_loss(self, plan: UpdatePlan) -> float | None:
+        """Full-depth mean loss on the plan's probe examples (eval mode), or None without a probe."""
+        if plan.probe is None or len(plan.probe) == 0:
+            return None
+        rows = torch.as_tensor(plan.probe, dtype=torch.long)
+        data, seq = self.train_split, plan.config.seq_len
+        self.bundle.model.eval()
+        out = self.bundle.model(
+            input_ids=data.input_ids[rows, :seq],
+            attention_mask=data.attention_mask[rows, :seq],
+            labels=data.labels[rows],
+        )
+        return float(out.loss)
+
     def train(self, plan: UpdatePlan, global_state: dict[str, torch.Tensor]) -> UpdateResult:
         """Train ``plan`` starting from ``global_state``; return the resulting trainable state."""
         bundle, config = self.bundle, plan.config
         bundle.load_state(global_state)
         model = bundle.model
+        before = self._probe_loss(plan)
         model.train()
         torch.manual_seed(plan.seed)  # dropout inside the model
         generator = torch.Generator().manual_seed(plan.seed)
@@ -75,6 +91,8 @@ class LocalTrainer:
             optimizer.zero_grad(set_to_none=True)
             losses.append(float(out.loss.detach()))
         return UpdateResult(
+            probe_loss_before=before,
+            probe_loss_after=self._probe_loss(plan),
             plan=plan,
             state=bundle.state(),
             train_loss_first=losses[0],

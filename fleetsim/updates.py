@@ -40,6 +40,7 @@ class UpdatePlan:
     seed: int  # torch seed of the local training (batch order, dropout)
     shard: np.ndarray = field(repr=False)  # indices of the device's training examples
     mask: np.ndarray = field(repr=False)  # (local_steps, n_blocks) bool: blocks that run in each step
+    probe: np.ndarray | None = field(default=None, repr=False)  # shard examples scored before/after (rewards)
 
     @property
     def n_samples(self) -> int:
@@ -107,3 +108,5 @@ class UpdateResult:
     train_loss_first: float
     train_loss_last: float
     train_loss_mean: float
+    probe_loss_before: float | None = None  # full-depth loss on the plan's probe examples, before training
+    probe_loss_after: float | None = None  # ... and after

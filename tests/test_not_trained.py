@@ -10,9 +10,9 @@ class SpyExecutor(Executor):
         self.inner = inner
         self.trained: list[tuple[int, int]] = []
 
-    def run(self, plans, global_state):
+    def run(self, plans, states):
         self.trained.extend((p.round_idx, p.device_id) for p in plans)
-        return self.inner.run(plans, global_state)
+        return self.inner.run(plans, states)
 
 
 def test_lost_updates_are_never_trained(write_scenario, run):

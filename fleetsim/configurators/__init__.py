@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fleetsim.evaluation import EvalResult
 from fleetsim.fleet import Device
 from fleetsim.updates import TrainConfig, UpdateRecord, UpdateResult
 
-__all__ = ["Configurator", "FixedConfigurator", "RoundFeedback"]
+__all__ = ["Configurator", "FixedConfigurator", "RoundExtras", "RoundFeedback"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,19 @@ class RoundFeedback:
     evaluation: EvalResult | None
 
 
+@dataclass
+class RoundExtras:
+    """What a strategy/configurator adds to the run's tables for a round.
+
+    ``update_columns``: device id → extra columns of its ``updates.parquet`` row; ``round_columns``: extra
+    columns of the ``rounds.parquet`` row; ``tables``: rows of extra tables (``<name>.parquet``).
+    """
+
+    update_columns: dict[int, dict[str, object]] = field(default_factory=dict)
+    round_columns: dict[str, object] = field(default_factory=dict)
+    tables: dict[str, list[dict[str, object]]] = field(default_factory=dict)
+
+
 class Configurator(ABC):
     """Maps (round, selected devices) to per-device training configs."""
 
@@ -38,8 +51,13 @@ class Configurator(ABC):
     def assign(self, round_idx: int, devices: Sequence[Device]) -> dict[int, TrainConfig]:
         """One config per device id in ``devices``."""
 
-    def observe(self, feedback: RoundFeedback) -> None:  # noqa: B027 - optional hook
-        """Learn from a finished round (default: nothing)."""
+    def observe(self, feedback: RoundFeedback) -> RoundExtras:
+        """Learn from a finished round; return what to record (default: nothing)."""
+        return RoundExtras()
+
+    def probe_examples(self) -> int:
+        """How many of a device's examples to score before/after its update (for rewards); 0: none."""
+        return 0
 
 
 class FixedConfigurator(Configurator):

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from fleetsim.aggregation import block_fedavg
-from fleetsim.configurators import Configurator, FixedConfigurator, RoundFeedback
+from fleetsim.configurators import Configurator, FixedConfigurator, RoundExtras, RoundFeedback
 from fleetsim.costs import CostModel
 from fleetsim.fleet import Device, Fleet
 from fleetsim.rng import Streams
@@ -82,5 +82,28 @@ class Strategy:
             return global_state
         return block_fedavg(global_state, results, self.ctx.block_of)
 
-    def observe(self, feedback: RoundFeedback) -> None:
-        self.configurator.observe(feedback)
+    def observe(self, feedback: RoundFeedback) -> RoundExtras:
+        return self.configurator.observe(feedback)
+
+    # Personalization hooks (PTLS overrides them): which tensors travel and what each device starts from.
+
+    def shared_names(self) -> frozenset[str] | None:
+        """Names of the trainable tensors exchanged with the server (None: all of them)."""
+        return None
+
+    def start_state(
+        self, round_idx: int, device_id: int, global_state: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """The state a device starts its update from."""
+        return global_state
+
+    def device_state(self, device_id: int, global_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The model a device would use for inference now (personalized accuracy)."""
+        return global_state
+
+    def eval_state(self, global_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The model whose accuracy is reported as the global accuracy."""
+        return global_state
+
+    def close(self) -> None:
+        """Release resources (personal-state stores)."""
