@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from torch import nn
 
-__all__ = ["SCHEDULES", "BlockSwitch", "DropoutConfig", "expected_active", "sample_mask"]
+__all__ = ["SCHEDULES", "BlockSwitch", "DropoutConfig", "expected_active", "max_active", "sample_mask"]
 
 
 @dataclass(frozen=True)
@@ -131,6 +131,16 @@ def expected_active(cfg: DropoutConfig, n_blocks: int, round_idx: int = 0) -> fl
         ends = min(cfg.ends, n_blocks // 2)
         return float(n_blocks - min(d * n_blocks, n_blocks - 2 * ends))
     return float((1.0 - d) * n_blocks)  # uniform, exact_k
+
+
+def max_active(cfg: DropoutConfig, n_blocks: int) -> int:
+    """Most blocks any step can run under ``cfg`` (bounds peak activation memory)."""
+    if cfg.ratio == 0.0 or cfg.schedule in ("uniform", "depth", "pld"):
+        return n_blocks  # Bernoulli schedules may keep every block in some step
+    if cfg.schedule == "exact_k":
+        return math.ceil((1.0 - cfg.ratio) * n_blocks - 1e-9)
+    ends = min(cfg.ends, n_blocks // 2)
+    return n_blocks - min(math.floor(cfg.ratio * n_blocks + 1e-9), n_blocks - 2 * ends)
 
 
 class BlockSwitch:

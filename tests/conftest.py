@@ -72,7 +72,7 @@ def run(tmp_path: Path):
     def go(path: Path, overrides: list[str] | None = None, **kwargs: Any) -> tuple[RunResult, dict[str, pd.DataFrame]]:
         loaded = load_scenario(path, overrides)
         result = run_scenario(loaded, progress=False, **kwargs)
-        frames = {n: pd.read_parquet(result.run_dir / f"{n}.parquet") for n in ("rounds", "updates", "events")}
+        frames = {p.stem: pd.read_parquet(p) for p in sorted(result.run_dir.glob("*.parquet"))}
         return result, frames
 
     return go

@@ -80,7 +80,7 @@ class UCB1(Policy):
 
     def scores(self) -> np.ndarray:
         n = max(self.pulls.sum(), 1.0)
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):
             bonus = self.c * np.sqrt(2.0 * math.log(n) / self.pulls)
         return np.where(self.pulls > 0, self.means() + bonus, np.inf)
 
@@ -107,7 +107,7 @@ class SlidingWindowUCB(Policy):
 
     def scores(self) -> np.ndarray:
         horizon = max(min(self.t, self.window), 1)
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):
             bonus = self.c * np.sqrt(2.0 * math.log(horizon) / self.pulls)
         return np.where(self.pulls > 0, self.means() + bonus, np.inf)
 

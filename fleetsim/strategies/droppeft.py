@@ -1,0 +1,208 @@
+"""``droppeft``: STLD + the bandit configurator + personalized layer sharing (PTLS), and its ablations.
+
+* ``droppeft`` — per-device dropout ratios from :class:`~fleetsim.configurators.droppeft.DropPEFTConfigurator`,
+  LoRA of the deep blocks and the head personal (kept on devices, :mod:`fleetsim.ptls`), per-block FedAvg
+  of the shared tensors only; only shared tensors travel.
+* ``droppeft_no_configurator`` — the same with one fixed ratio for every device (``fixed_ratio``).
+* ``droppeft_no_ptls`` — the configurator, everything shared.
+
+Devices for which no arm fits in memory are not selected (they could only fail with ``oom``).
+Global accuracy under PTLS is that of the shared blocks with the *mean* of the devices' personal tensors —
+a model the simulator assembles for reporting; personal tensors never travel. The mean personalized
+accuracy (each device's own model on its local held-out data) is reported next to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import Field, model_validator
+
+from fleetsim.aggregation import block_fedavg
+from fleetsim.configurators import Configurator, FixedConfigurator, RoundExtras, RoundFeedback
+from fleetsim.configurators.bandits import POLICIES
+from fleetsim.configurators.droppeft import DropPEFTConfigurator
+from fleetsim.configurators.rewards import REWARDS
+from fleetsim.fleet import Device
+from fleetsim.ptls import PersonalStore, block_disagreement, personal_names
+from fleetsim.schema import Strict
+from fleetsim.stld import DropoutConfig
+from fleetsim.strategies.base import Strategy, StrategyContext, register_strategy
+from fleetsim.updates import UpdateResult
+
+
+class PTLSOptions(Strict):
+    mode: Literal["fixed", "disagreement"] = "fixed"
+    shared_blocks: int | None = Field(None, ge=0, description="fixed: blocks 0..K-1 shared; null: half of them")
+    personal_blocks: int | None = Field(None, ge=0, description="disagreement: how many blocks become personal")
+    choose_after_rounds: int = Field(2, ge=1, description="disagreement: rounds observed before the split")
+    head_personal: bool = True
+
+
+class DropPEFTOptions(Strict):
+    arms: list[float] = Field(default_factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7], min_length=1)
+    schedule: Literal["uniform", "depth", "exact_k", "keep_ends"] = "keep_ends"
+    ends: int = Field(1, ge=0)
+    policy: str = "sw_ucb"
+    policy_params: dict[str, Any] = Field(default_factory=dict)
+    reward: str = "loss_drop_per_s"
+    balance_stragglers: bool = True
+    probe_examples: int = Field(16, ge=1)
+    configurator: bool = True
+    fixed_ratio: float = Field(0.3, ge=0.0, lt=1.0, description="ratio used when configurator is false")
+    ptls: PTLSOptions | None = Field(default_factory=PTLSOptions)
+
+    @model_validator(mode="after")
+    def _known_names(self) -> DropPEFTOptions:
+        if self.policy not in POLICIES:
+            raise ValueError(f"policy must be one of {sorted(POLICIES)}, got {self.policy!r}")
+        if self.reward not in REWARDS:
+            raise ValueError(f"reward must be one of {sorted(REWARDS)}, got {self.reward!r}")
+        if any(not 0.0 <= a < 1.0 for a in self.arms):
+            raise ValueError(f"arms must be ratios in [0, 1), got {self.arms}")
+        return self
+
+
+@register_strategy
+class DropPEFT(Strategy):
+    name = "droppeft"
+    Options = DropPEFTOptions
+
+    def __init__(self, ctx: StrategyContext, options: Strict):
+        assert isinstance(options, DropPEFTOptions)
+        self.opts = options
+        self.personal: frozenset[str] = frozenset()
+        self.store: PersonalStore | None = None
+        self.mean_personal: dict[str, torch.Tensor] = {}  # population mean of personal tensors
+        ptls = options.ptls
+        if ptls is not None:
+            self.store = PersonalStore()
+            if ptls.mode == "fixed":
+                k = ctx.n_blocks // 2 if ptls.shared_blocks is None else min(ptls.shared_blocks, ctx.n_blocks)
+                self.personal = personal_names(ctx.block_of, set(range(k, ctx.n_blocks)), ptls.head_personal)
+            self.disagreement = np.zeros(ctx.n_blocks)
+        super().__init__(ctx, options)
+
+    def make_configurator(self) -> Configurator:
+        o, ctx = self.opts, self.ctx
+        if not o.configurator:
+            dropout = DropoutConfig(ratio=o.fixed_ratio, schedule=o.schedule, ends=o.ends)
+            return FixedConfigurator(replace(ctx.base_config, dropout=dropout))
+        return DropPEFTConfigurator(
+            ctx.base_config,
+            ctx.cost_model,
+            o.arms,
+            o.schedule,
+            o.ends,
+            o.policy,
+            o.policy_params,
+            o.reward,
+            o.balance_stragglers,
+            o.probe_examples,
+            ctx.streams.generator("policy"),
+            shared=self.shared_names(),
+        )
+
+    # ------------------------------------------------------------------------------------- selection
+
+    def select(self, round_idx: int, available: Sequence[Device], k: int) -> list[Device]:
+        if isinstance(self.configurator, DropPEFTConfigurator):
+            conf = self.configurator
+            available = [d for d in available if conf.feasible(d).any()]
+        return super().select(round_idx, available, k)
+
+    # ------------------------------------------------------------------------------------------- PTLS
+
+    def shared_names(self) -> frozenset[str] | None:
+        if not self.personal:
+            return None
+        return frozenset(n for n in self.ctx.block_of if n not in self.personal)
+
+    def start_state(
+        self, round_idx: int, device_id: int, global_state: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """Shared tensors from the server; personal ones from the device's store, or — for a device that has
+        not trained yet — the population mean of the personal tensors (a FedPer-style warm start, [R])."""
+        if self.store is None or not self.personal:
+            return global_state
+        own = self.store.get(device_id) or self.mean_personal
+        return {
+            name: own.get(name, tensor) if name in self.personal else tensor for name, tensor in global_state.items()
+        }
+
+    def device_state(self, device_id: int, global_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return self.start_state(-1, device_id, global_state)
+
+    def eval_state(self, global_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if not self.mean_personal:
+            return global_state
+        return {n: self.mean_personal.get(n, t) for n, t in global_state.items()}
+
+    def _refresh_mean_personal(self, global_state: dict[str, torch.Tensor]) -> None:
+        assert self.store is not None
+        devices = self.store.devices()
+        if not devices:
+            return
+        sums = {name: torch.zeros_like(global_state[name]) for name in self.personal}
+        for d in devices:
+            own = self.store.get(d) or {}
+            for name in self.personal:
+                sums[name] += own.get(name, global_state[name])
+        self.mean_personal = {name: total / len(devices) for name, total in sums.items()}
+
+    def aggregate(
+        self, round_idx: int, global_state: dict[str, torch.Tensor], results: Sequence[UpdateResult]
+    ) -> dict[str, torch.Tensor]:
+        if not results:
+            return global_state
+        ptls = self.opts.ptls
+        if ptls is not None and ptls.mode == "disagreement" and not self.personal:
+            self.disagreement += block_disagreement(global_state, results, self.ctx.block_of, self.ctx.n_blocks)
+            if round_idx + 1 >= ptls.choose_after_rounds:
+                count = self.ctx.n_blocks // 2 if ptls.personal_blocks is None else ptls.personal_blocks
+                worst = set(np.argsort(-self.disagreement)[:count].tolist())
+                self.personal = personal_names(self.ctx.block_of, worst, ptls.head_personal)
+                if isinstance(self.configurator, DropPEFTConfigurator):
+                    self.configurator.shared = self.shared_names()
+        merged = block_fedavg(global_state, results, self.ctx.block_of)
+        if self.store is not None and self.personal:
+            for r in results:
+                self.store.put(r.plan.device_id, {n: r.state[n] for n in self.personal})
+            merged = {n: (global_state[n] if n in self.personal else t) for n, t in merged.items()}
+            self._refresh_mean_personal(global_state)
+        return merged
+
+    def observe(self, feedback: RoundFeedback) -> RoundExtras:
+        extras = super().observe(feedback)
+        extras.round_columns["personal_tensors"] = len(self.personal)
+        return extras
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
+
+@register_strategy
+class DropPEFTNoConfigurator(DropPEFT):
+    """Ablation: STLD at one fixed ratio + PTLS."""
+
+    name = "droppeft_no_configurator"
+
+    def __init__(self, ctx: StrategyContext, options: Strict):
+        assert isinstance(options, DropPEFTOptions)
+        super().__init__(ctx, options.model_copy(update={"configurator": False}))
+
+
+@register_strategy
+class DropPEFTNoPTLS(DropPEFT):
+    """Ablation: STLD + configurator, every tensor shared."""
+
+    name = "droppeft_no_ptls"
+
+    def __init__(self, ctx: StrategyContext, options: Strict):
+        assert isinstance(options, DropPEFTOptions)
+        super().__init__(ctx, options.model_copy(update={"ptls": None}))
