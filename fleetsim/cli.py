@@ -54,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     comp.add_argument("--out", type=Path, default=None, help="output folder (default: runs/compare-<time>)")
     comp.add_argument("--baseline", default=None, help="label of the run speedups are relative to")
 
+    rep = sub.add_parser("report", help="figures (PNG) and a Markdown summary of one run")
+    rep.add_argument("run", type=Path)
+    rep.add_argument("--out", type=Path, default=None, help="output folder (default: RUN/report)")
+
     prof = sub.add_parser("profiles", help="list device profiles")
     prof.add_argument("--dir", type=Path, default=None)
 
@@ -74,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
             return _validate(args)
         if args.command == "study":
             return _study(args)
+        if args.command == "report":
+            return _report(args)
         if args.command == "compare":
             return _compare(args)
         if args.command == "profiles":
@@ -111,6 +117,16 @@ def _study(args: argparse.Namespace) -> int:
     root, paths = run_study(args.study, args.overrides, progress=not args.quiet)
     print((root / "comparison.md").read_text())
     print(f"study: {root}\ncurves: {paths['png']}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from fleetsim.report import write_report
+    from fleetsim.runs import load_run
+
+    run = load_run(args.run)
+    for path in write_report(run, args.out or args.run / "report"):
+        print(path)
     return 0
 
 
