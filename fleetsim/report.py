@@ -52,7 +52,7 @@ def plot_convergence(run: Run) -> Figure:
     if run.summary.get("time_to_target_s") is not None:
         ax.plot(
             [run.summary["time_to_target_s"] / 3600],
-            [target],
+            [float(target or 0.0)],
             marker="*",
             markersize=14,
             color="tab:red",
@@ -129,7 +129,7 @@ def plot_memory(run: Run) -> Figure:
             i - 0.35,
             i + 0.35,
             color="tab:red",
-            label="usable memory" if i == 0 else None,
+            label="usable memory (largest in tier)" if i == 0 else "_nolegend_",
         )
     ax.set_xticks(range(len(tiers)), tiers, rotation=20)
     ax.set_yscale("log")
