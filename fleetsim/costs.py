@@ -34,7 +34,7 @@ from torch.utils.flop_counter import FlopCounterMode, register_flop_formula
 from fleetsim import assets
 from fleetsim.data import Split
 from fleetsim.models import ModelBundle
-from fleetsim.stld import BlockSwitch
+from fleetsim.stld import BlockSwitch, train_top_blocks
 from fleetsim.updates import UpdateCost, UpdatePlan
 
 __all__ = ["CostModel", "Counter", "ModelCounter", "StepCost", "count_step"]
@@ -112,8 +112,9 @@ class Counter(ABC):
         """What the counts depend on (for the disk cache key)."""
 
     @abstractmethod
-    def count(self, batch_size: int, seq_len: int, n_active: int) -> StepCost:
-        """Count one step with the first ``n_active`` blocks running."""
+    def count(self, batch_size: int, seq_len: int, n_active: int, trainable_depth: int | None = None) -> StepCost:
+        """Count one step with the first ``n_active`` blocks running (LoRA trained in the top
+        ``trainable_depth`` blocks only, when given)."""
 
     def describe(self) -> dict[str, object]:
         return {"proxy": None}
@@ -135,7 +136,7 @@ class ModelCounter(Counter):
         names = sorted((n, tuple(p.shape)) for n, p in self.bundle.trainable.items())
         return {"model": self.model_key, "trainable": names, "kind": "model"}
 
-    def count(self, batch_size: int, seq_len: int, n_active: int) -> StepCost:
+    def count(self, batch_size: int, seq_len: int, n_active: int, trainable_depth: int | None = None) -> StepCost:
         rows = torch.arange(batch_size) % len(self.probe)
         forward = {
             "input_ids": self.probe.input_ids[rows, :seq_len],
@@ -143,7 +144,7 @@ class ModelCounter(Counter):
             "labels": self.probe.labels[rows],
         }
         mask = np.arange(self.n_blocks) < n_active
-        with self.switch.active(mask):
+        with self.switch.active(mask), train_top_blocks(self.bundle.blocks, trainable_depth):
             return count_step(self.bundle.model, forward)
 
 
@@ -175,13 +176,15 @@ class CostModel:
             )
         return self._anchors[key]
 
-    def _cached_count(self, batch_size: int, seq_len: int, n_active: int) -> StepCost:
+    def _cached_count(self, batch_size: int, seq_len: int, n_active: int, depth: int | None = None) -> StepCost:
         ident = {**self.counter.identity(), "b": batch_size, "t": seq_len, "n": n_active, "v": _COST_CODE_VERSION}
+        if depth is not None:
+            ident["depth"] = depth
         digest = hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:20]
         path = assets.cache_dir() / "costs" / f"{digest}.json"
         if path.is_file():
             return StepCost(**json.loads(path.read_text()))
-        cost = self.counter.count(batch_size, seq_len, n_active)
+        cost = self.counter.count(batch_size, seq_len, n_active, depth)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(cost)))
@@ -202,6 +205,13 @@ class CostModel:
             activation_bytes=one.activation_bytes + round(extra * (full.activation_bytes - one.activation_bytes)),
         )
 
+    def top_blocks_step(self, batch_size: int, seq_len: int, depth: int) -> StepCost:
+        """A full-depth step whose LoRA is trained in the top ``depth`` of the trained model's blocks only
+        (mapped to the same fraction of the counter's blocks); counted directly and cached."""
+        n = self.counter.n_blocks
+        counter_depth = min(n, max(1, round(depth / self.model_blocks * n)))
+        return self._cached_count(batch_size, seq_len, n, counter_depth)
+
     def peak_memory_bytes(self, optimizer: str, activation_bytes: int) -> int:
         trainable = self.counter.trainable_bytes
         return self.counter.frozen_bytes + trainable * (2 + _OPTIMIZER_STATES[optimizer]) + activation_bytes
@@ -218,10 +228,14 @@ class CostModel:
     def update(self, plan: UpdatePlan, shared: frozenset[str] | None = None) -> UpdateCost:
         """Cost of the whole client update ``plan`` (every local step, with its active blocks)."""
         config = plan.config
-        counts = plan.mask.sum(axis=1)
-        steps = {int(n): self.step(config.batch_size, config.seq_len, int(n)) for n in np.unique(counts)}
-        flops = sum(steps[int(n)].flops for n in counts)
-        activations = max(steps[int(n)].activation_bytes for n in counts)
+        if config.trainable_depth is not None:  # every block runs; only the top ones train
+            step = self.top_blocks_step(config.batch_size, config.seq_len, config.trainable_depth)
+            flops, activations = step.flops * config.local_steps, step.activation_bytes
+        else:
+            counts = plan.mask.sum(axis=1)
+            steps = {int(n): self.step(config.batch_size, config.seq_len, int(n)) for n in np.unique(counts)}
+            flops = sum(steps[int(n)].flops for n in counts)
+            activations = max(steps[int(n)].activation_bytes for n in counts)
         return UpdateCost(
             flops=int(flops),
             peak_memory_bytes=self.peak_memory_bytes(config.optimizer, activations),

@@ -126,13 +126,16 @@ class MetaCounter(Counter):
             "trainable": self.trainable_bytes,
         }
 
-    def count(self, batch_size: int, seq_len: int, n_active: int) -> StepCost:
+    def count(self, batch_size: int, seq_len: int, n_active: int, trainable_depth: int | None = None) -> StepCost:
         import numpy as np
 
         ids = torch.ones(batch_size, seq_len, dtype=torch.long, device="meta")
         labels = torch.zeros(batch_size, dtype=torch.long, device="meta")
         # No attention mask: building one calls .item() on meta tensors; the FLOPs are the same.
-        with self.switch.active(np.arange(self.n_blocks) < n_active):
+        from fleetsim.stld import train_top_blocks
+
+        mask = np.arange(self.n_blocks) < n_active
+        with self.switch.active(mask), train_top_blocks(self.switch.blocks, trainable_depth):
             return count_step(self.model, {"input_ids": ids, "labels": labels})
 
     def describe(self) -> dict[str, object]:

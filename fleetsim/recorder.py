@@ -75,6 +75,7 @@ class Recorder:
                 lr=plan.config.lr,
                 n_samples=plan.n_samples,
                 dropout_ratio=plan.config.dropout.ratio,
+                trainable_depth=plan.config.trainable_depth or -1,
                 schedule=plan.config.dropout.schedule if plan.config.dropout.ratio > 0 else "none",
             )
             res = by_device.get(rec.device_id)

@@ -119,10 +119,12 @@ def run_scenario(
         optimizer=opt.name,
         weight_decay=opt.weight_decay,
     )
-    ctx = StrategyContext(base, fleet, cost_model, streams, bundle.block_of, bundle.num_blocks)
+    evaluator = Evaluator(bundle, task.test, sc.evaluation.batch_size, sc.training.seq_len)
+    ctx = StrategyContext(
+        base, fleet, cost_model, streams, bundle.block_of, bundle.num_blocks, evaluate=evaluator.evaluate
+    )
     strategy = make_strategy(sc.strategy.name, sc.strategy.options, ctx)
 
-    evaluator = Evaluator(bundle, task.test, sc.evaluation.batch_size, sc.training.seq_len)
     initial_state = bundle.state()
     initial_eval = evaluator.evaluate(initial_state)
     setup_s = time.perf_counter() - host_start

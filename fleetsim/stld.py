@@ -30,7 +30,15 @@ from dataclasses import dataclass
 import numpy as np
 from torch import nn
 
-__all__ = ["SCHEDULES", "BlockSwitch", "DropoutConfig", "expected_active", "max_active", "sample_mask"]
+__all__ = [
+    "SCHEDULES",
+    "BlockSwitch",
+    "DropoutConfig",
+    "expected_active",
+    "max_active",
+    "sample_mask",
+    "train_top_blocks",
+]
 
 
 @dataclass(frozen=True)
@@ -172,3 +180,23 @@ class BlockSwitch:
             yield
         finally:
             setattr(self.parent, self.attr, self.blocks)
+
+
+@contextmanager
+def train_top_blocks(blocks: nn.ModuleList, depth: int | None) -> Iterator[None]:
+    """Freeze the trainable parameters of every block below the top ``depth`` ones (None: change nothing).
+
+    With the embeddings frozen, autograd then builds no graph through the lower blocks: they run forward
+    only, save no activations and take no backward (FedAdapter-style training of the top blocks).
+    """
+    if depth is None or depth >= len(blocks):
+        yield
+        return
+    frozen = [p for block in list(blocks)[: len(blocks) - depth] for p in block.parameters() if p.requires_grad]
+    for p in frozen:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)

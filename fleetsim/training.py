@@ -13,7 +13,7 @@ import torch
 
 from fleetsim.data import Split
 from fleetsim.models import ModelBundle
-from fleetsim.stld import BlockSwitch
+from fleetsim.stld import BlockSwitch, train_top_blocks
 from fleetsim.updates import TrainConfig, UpdatePlan, UpdateResult
 
 __all__ = ["LocalTrainer", "batch_indices", "make_optimizer"]
@@ -68,13 +68,17 @@ class LocalTrainer:
         """Train ``plan`` starting from ``global_state``; return the resulting trainable state."""
         bundle, config = self.bundle, plan.config
         bundle.load_state(global_state)
-        model = bundle.model
         before = self._probe_loss(plan)
-        model.train()
+        bundle.model.train()
         torch.manual_seed(plan.seed)  # dropout inside the model
+        with train_top_blocks(bundle.blocks, config.trainable_depth):
+            return self._train_steps(plan, before)
+
+    def _train_steps(self, plan: UpdatePlan, before: float | None) -> UpdateResult:
+        bundle, config, model = self.bundle, plan.config, self.bundle.model
         generator = torch.Generator().manual_seed(plan.seed)
         shard = torch.as_tensor(plan.shard, dtype=torch.long)
-        optimizer = make_optimizer(list(bundle.trainable.values()), config)
+        optimizer = make_optimizer([p for p in bundle.trainable.values() if p.requires_grad], config)
         data, seq = self.train_split, config.seq_len
         losses: list[float] = []
         batches = batch_indices(len(shard), config.batch_size, config.local_steps, generator)

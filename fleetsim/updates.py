@@ -28,6 +28,7 @@ class TrainConfig:
     optimizer: str = "adamw"
     weight_decay: float = 0.0
     dropout: DropoutConfig = field(default_factory=DropoutConfig)
+    trainable_depth: int | None = None  # train only the LoRA of the top blocks (FedAdapter); None: all
 
 
 @dataclass(frozen=True)

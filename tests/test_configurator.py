@@ -203,3 +203,18 @@ def test_droppeft_start_state_uses_the_devices_own_personal_tensors(write_scenar
         assert strategy.eval_state(merged)["head"].item() == 2.0
     finally:
         strategy.close()
+
+
+def test_fedadapter_trains_top_blocks_only_and_deepens_by_trials(write_scenario, run):
+    _, frames = run(
+        write_scenario({"strategy": {"name": "fedadapter", "options": {"trial_every": 2}}, "stop": {"max_rounds": 2}})
+    )
+    updates, rounds = frames["updates"], frames["rounds"]
+    assert set(updates[updates["round"] == 0].trainable_depth) == {1}
+    assert set(updates[updates["round"] == 1].trainable_depth) == {1, 2}, "a trial round: shallow and deep groups"
+    assert rounds.trial.iloc[1] != "" and rounds.trainable_depth.iloc[1] in (1, 2)
+    _, full = run(write_scenario({"stop": {"max_rounds": 1}}))
+    shallow = updates[updates.trainable_depth == 1]
+    assert (shallow.flops < full["updates"].flops.iloc[0]).all()
+    assert (shallow.peak_memory_bytes < full["updates"].peak_memory_bytes.iloc[0]).all()
+    assert (shallow.bytes_up < full["updates"].bytes_up.iloc[0]).all(), "only the top blocks' LoRA travels"

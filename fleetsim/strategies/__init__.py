@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from fleetsim.errors import InputError
 from fleetsim.schema import validate
 from fleetsim.strategies import droppeft as _droppeft  # noqa: F401  (registers)
+from fleetsim.strategies import fedadapter as _fedadapter  # noqa: F401
 from fleetsim.strategies import fedlora as _fedlora  # noqa: F401
 from fleetsim.strategies import layerdrop as _layerdrop  # noqa: F401
 from fleetsim.strategies import pld as _pld  # noqa: F401

@@ -7,7 +7,7 @@ fixed config, FedAvg weighted by samples × the steps each block was trained).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -17,6 +17,7 @@ import torch
 from fleetsim.aggregation import block_fedavg
 from fleetsim.configurators import Configurator, FixedConfigurator, RoundExtras, RoundFeedback
 from fleetsim.costs import CostModel
+from fleetsim.evaluation import EvalResult
 from fleetsim.fleet import Device, Fleet
 from fleetsim.rng import Streams
 from fleetsim.schema import Strict
@@ -39,6 +40,7 @@ class StrategyContext:
     streams: Streams
     block_of: dict[str, int | None]  # trainable tensor name → block index (None: head)
     n_blocks: int
+    evaluate: Callable[[dict[str, torch.Tensor]], EvalResult] | None = None  # for strategies that run trials
 
 
 STRATEGIES: dict[str, type[Strategy]] = {}
