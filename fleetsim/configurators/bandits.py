@@ -26,6 +26,13 @@ __all__ = ["POLICIES", "Policy", "make_policy"]
 POLICIES: dict[str, type[Policy]] = {}
 
 
+def _ucb(means: np.ndarray, pulls: np.ndarray, c: float, log_term: float) -> np.ndarray:
+    """mean + c·√(2·log_term / n_a), +inf for arms never pulled."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bonus = c * np.sqrt(2.0 * log_term / pulls)
+    return np.where(pulls > 0, means + bonus, np.inf)
+
+
 def register_policy(cls: type[Policy]) -> type[Policy]:
     POLICIES[cls.name] = cls
     return cls
@@ -79,10 +86,7 @@ class UCB1(Policy):
         self.c = c
 
     def scores(self) -> np.ndarray:
-        n = max(self.pulls.sum(), 1.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            bonus = self.c * np.sqrt(2.0 * math.log(n) / self.pulls)
-        return np.where(self.pulls > 0, self.means() + bonus, np.inf)
+        return _ucb(self.means(), self.pulls, self.c, math.log(max(self.pulls.sum(), 1.0)))
 
 
 @register_policy
@@ -106,10 +110,7 @@ class SlidingWindowUCB(Policy):
             self.reward_sum[a] += r
 
     def scores(self) -> np.ndarray:
-        horizon = max(min(self.t, self.window), 1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            bonus = self.c * np.sqrt(2.0 * math.log(horizon) / self.pulls)
-        return np.where(self.pulls > 0, self.means() + bonus, np.inf)
+        return _ucb(self.means(), self.pulls, self.c, math.log(max(min(self.t, self.window), 1)))
 
 
 @register_policy
@@ -127,10 +128,7 @@ class DiscountedUCB(Policy):
         super().update(arm, reward)
 
     def scores(self) -> np.ndarray:
-        n = max(self.pulls.sum(), 1.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            bonus = self.c * np.sqrt(2.0 * math.log(max(n, 1.0 + 1e-9)) / self.pulls)
-        return np.where(self.pulls > 0, self.means() + bonus, np.inf)
+        return _ucb(self.means(), self.pulls, self.c, math.log(max(self.pulls.sum(), 1.0 + 1e-9)))
 
 
 @register_policy
