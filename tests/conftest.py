@@ -76,3 +76,28 @@ def run(tmp_path: Path):
         return result, frames
 
     return go
+
+
+def minilm_bundle_and_task(seq_len: int, n_devices: int, eval_examples: int):
+    """MiniLM-L6 with LoRA r=4 and an IID Reuters-R8 task, for unit tests that need the real model."""
+    import numpy as np
+
+    from fleetsim import assets
+    from fleetsim.data import build_task
+    from fleetsim.models import load_model
+    from fleetsim.scenario import LoraSpec, PartitionSpec
+
+    bundle = load_model(str(assets.model_dir("minilm-l6")), 8, LoraSpec(r=4, alpha=8), init_seed=0)
+    task = build_task(
+        dataset_id="reuters-r8",
+        model_key="minilm-test",
+        tokenizer=bundle.tokenizer,
+        seq_len=seq_len,
+        n_devices=n_devices,
+        partition=PartitionSpec(kind="iid"),
+        eval_max_examples=eval_examples,
+        rng_partition=np.random.default_rng(0),
+        rng_eval=np.random.default_rng(1),
+        scenario_file="test",
+    )
+    return bundle, task

@@ -5,32 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
-from conftest import FIXTURE_PROFILES
+from conftest import FIXTURE_PROFILES, minilm_bundle_and_task
 
-from fleetsim import assets
 from fleetsim.costs import CostModel, ModelCounter
-from fleetsim.data import build_task
-from fleetsim.models import load_model
 from fleetsim.proxies import MetaCounter
-from fleetsim.scenario import LoraSpec, PartitionSpec
 from fleetsim.updates import TrainConfig, UpdatePlan
 
 
 @pytest.fixture(scope="module")
 def cost_model(tmp_path_factory):
-    bundle = load_model(str(assets.model_dir("minilm-l6")), 8, LoraSpec(r=4, alpha=8), init_seed=0)
-    task = build_task(
-        dataset_id="reuters-r8",
-        model_key="minilm-test",
-        tokenizer=bundle.tokenizer,
-        seq_len=32,
-        n_devices=2,
-        partition=PartitionSpec(kind="iid"),
-        eval_max_examples=8,
-        rng_partition=np.random.default_rng(0),
-        rng_eval=np.random.default_rng(1),
-        scenario_file="test",
-    )
+    bundle, task = minilm_bundle_and_task(seq_len=32, n_devices=2, eval_examples=8)
     return CostModel(ModelCounter(bundle, task.train, "minilm-test"), bundle.num_blocks), task
 
 

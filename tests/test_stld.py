@@ -7,13 +7,10 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import minilm_bundle_and_task
 
-from fleetsim import assets
 from fleetsim.aggregation import block_fedavg
-from fleetsim.data import build_task
 from fleetsim.evaluation import Evaluator
-from fleetsim.models import load_model
-from fleetsim.scenario import LoraSpec, PartitionSpec
 from fleetsim.stld import SCHEDULES, BlockSwitch, DropoutConfig, expected_active, sample_mask
 from fleetsim.training import LocalTrainer
 from fleetsim.updates import TrainConfig, UpdatePlan, UpdateResult
@@ -21,19 +18,7 @@ from fleetsim.updates import TrainConfig, UpdatePlan, UpdateResult
 
 @pytest.fixture(scope="module")
 def minilm():
-    bundle = load_model(str(assets.model_dir("minilm-l6")), 8, LoraSpec(r=4, alpha=8), init_seed=0)
-    task = build_task(
-        dataset_id="reuters-r8",
-        model_key="minilm-test",
-        tokenizer=bundle.tokenizer,
-        seq_len=16,
-        n_devices=4,
-        partition=PartitionSpec(kind="iid"),
-        eval_max_examples=16,
-        rng_partition=np.random.default_rng(0),
-        rng_eval=np.random.default_rng(1),
-        scenario_file="test",
-    )
+    bundle, task = minilm_bundle_and_task(seq_len=16, n_devices=4, eval_examples=16)
     return bundle, task
 
 

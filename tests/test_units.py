@@ -12,7 +12,7 @@ from fleetsim.aggregation import fedavg, weighted_average
 from fleetsim.data import dirichlet_partition, iid_partition
 from fleetsim.errors import InputError
 from fleetsim.fleet import Fleet
-from fleetsim.profiles import Availability, Constant, DeviceProfile
+from fleetsim.profiles import FIGURE_FIELDS, Availability, Constant, DeviceProfile
 from fleetsim.rng import Streams
 from fleetsim.scenario import apply_overrides
 from fleetsim.updates import TrainConfig, UpdatePlan, UpdateResult
@@ -98,21 +98,7 @@ def _profile(avail: Availability | None) -> DeviceProfile:
         straggler_sigma=0.0,
         train_power_w=1,
         radio_power_w=1,
-        sources={
-            k: "test"
-            for k in (
-                "usable_memory_gib",
-                "train_flops_per_s",
-                "downlink_mbps",
-                "uplink_mbps",
-                "link_latency_s",
-                "availability",
-                "failure_prob_per_update",
-                "straggler_sigma",
-                "train_power_w",
-                "radio_power_w",
-            )
-        },
+        sources={k: "test" for k in FIGURE_FIELDS},
     )
 
 
