@@ -145,6 +145,17 @@ def test_no_infeasible_arm_is_ever_assigned(write_scenario, run, tmp_path):
     assert (updates.peak_memory_bytes <= updates.usable_memory_bytes).all()
 
 
+def test_policy_ratio_is_a_floor_and_slow_devices_drop_more(write_scenario, run):
+    # det_slow computes 10x slower than det_fast: straggler balance gives it a ratio at least as high as the fast
+    # devices' in every round, and with the floor no device drops less than the policy's arm.
+    _, frames = run(_droppeft_tiny(write_scenario, {"ptls": None}))
+    updates = frames["updates"].merge(frames["rounds"][["round", "global_arm_ratio"]], on="round")
+    assert (updates.dropout_ratio >= updates.global_arm_ratio - 1e-12).all()
+    by_round = updates.pivot_table(index="round", columns="profile", values="dropout_ratio", aggfunc="min")
+    assert (by_round.det_slow >= by_round.det_fast).all()
+    assert (by_round.det_slow > by_round.det_fast).any()
+
+
 def test_ptls_uploads_only_shared_tensors_and_restores_personal_ones(write_scenario, run):
     from fleetsim.runs import load_run
 

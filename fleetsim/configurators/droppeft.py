@@ -9,7 +9,10 @@ Reconstruction (research/droppeft_reconstruction.md §1.2, [R]):
 3. Straggler balance: the target time T* is the median, over the selected devices, of the expected update
    time at a* (median link speeds, no straggler slow-down). Each device gets the smallest feasible ratio
    whose expected time is within T*, or its fastest feasible arm if none is; slow devices drop more
-   blocks, so round times even out. Without balance every device gets a* (or its nearest feasible arm).
+   blocks, so round times even out. With ``floor`` (the default) a* is the fleet's configuration and a
+   floor: only ratios ≥ a* are considered, so fast devices drop a* too (and save its compute and memory)
+   while slow ones drop more. Without ``floor`` a device fast enough at full depth trains at full depth
+   whatever a* is. Without balance every device gets a* (or its nearest feasible arm).
 4. After the round each device's reward (a registered reward function) updates the arm *it* used.
 
 Expected times use the cost model: compute = local_steps · FLOPs(expected active blocks) / FLOP/s,
@@ -58,8 +61,10 @@ class DropPEFTConfigurator(Configurator):
         probe_examples: int,
         rng: np.random.Generator,
         shared: frozenset[str] | None = None,
+        floor: bool = True,
     ):
         self.base = base
+        self.floor = floor
         self.cost_model = cost_model
         self.arms = [DropoutConfig(ratio=a, schedule=schedule, ends=ends) for a in arms]
         self.policy = make_policy(policy, len(self.arms), rng, policy_params)
@@ -112,8 +117,10 @@ class DropPEFTConfigurator(Configurator):
                 self.expected_time_s(d, self._nearest_feasible(masks[d.id], self.global_arm, order)) for d in devices
             ]
             self.target_s = float(np.median(at_global)) if at_global else math.nan
+            lowest = ratios[self.global_arm] if self.floor else 0.0
             for d in devices:
-                options = [a for a in order if masks[d.id][a]]
+                feasible = [a for a in order if masks[d.id][a]]
+                options = [a for a in feasible if ratios[a] >= lowest] or feasible[-1:]
                 if not options:
                     chosen[d.id] = int(order[-1])  # nothing fits: the strategy should not have selected it
                     continue

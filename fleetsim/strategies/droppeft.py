@@ -51,6 +51,7 @@ class DropPEFTOptions(Strict):
     policy_params: dict[str, Any] = Field(default_factory=dict)
     reward: str = "loss_drop_per_s"
     balance_stragglers: bool = True
+    floor: bool = Field(True, description="the policy's ratio is every device's minimum; stragglers drop more")
     probe_examples: int = Field(16, ge=1)
     configurator: bool = True
     fixed_ratio: float = Field(0.3, ge=0.0, lt=1.0, description="ratio used when configurator is false")
@@ -105,6 +106,7 @@ class DropPEFT(Strategy):
             o.probe_examples,
             ctx.streams.generator("policy"),
             shared=self.shared_names(),
+            floor=o.floor,
         )
 
     # ------------------------------------------------------------------------------------- selection
