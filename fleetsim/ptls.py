@@ -2,11 +2,11 @@
 
 DropPEFT's third component ([S] in the reconstruction, §1.2): the LoRA tensors of *shared* blocks are
 aggregated by the server; those of *personal* blocks (and the head) never leave the device and carry over
-between its rounds. Following FedPer / LG-FedAvg intuition the default shares the shallow blocks and keeps
-the deep ones and the head personal. The split is either fixed (``shared_blocks`` = K: blocks 0..K−1) or
-chosen once, after ``choose_after_rounds`` rounds, by how much clients' updates disagree per block: the
-``personal_blocks`` blocks whose client updates have the lowest mean cosine similarity to their average
-become personal.
+between its rounds. Following FedPer / LG-FedAvg intuition shallow blocks are shared and deep ones kept
+personal (how many, and whether the head too, are options of the droppeft strategy). The split is either
+fixed (``shared_blocks`` = K: blocks 0..K−1) or chosen once, after ``choose_after_rounds`` rounds, by how
+much clients' updates disagree per block: the ``personal_blocks`` blocks whose client updates have the
+lowest mean cosine similarity to their average become personal.
 
 Personal tensors live on disk, one small safetensors file per device that has trained
 (:class:`PersonalStore`), never as full models in RAM.

@@ -159,7 +159,7 @@ def test_policy_ratio_is_a_floor_and_slow_devices_drop_more(write_scenario, run)
 def test_ptls_uploads_only_shared_tensors_and_restores_personal_ones(write_scenario, run):
     from fleetsim.runs import load_run
 
-    path = _droppeft_tiny(write_scenario, {"ptls": {"mode": "fixed", "shared_blocks": 3}})
+    path = _droppeft_tiny(write_scenario, {"ptls": {"mode": "fixed", "shared_blocks": 3, "head_personal": True}})
     result, frames = run(path)
     # LoRA r=4 on q and v of 6 blocks; blocks 0-2 shared; head (8x384+8) personal.
     shared_bytes = 3 * 2 * (4 * 384 + 384 * 4) * 4
@@ -194,7 +194,7 @@ def test_droppeft_start_state_uses_the_devices_own_personal_tensors(write_scenar
         model_blocks = 2
 
     ctx = StrategyContext(TrainConfig(1, 1, 8, 0.1), None, FakeCost(), None, block_of, 2)  # type: ignore[arg-type]
-    options = DropPEFTOptions(configurator=False, ptls={"mode": "fixed", "shared_blocks": 1})
+    options = DropPEFTOptions(configurator=False, ptls={"mode": "fixed", "shared_blocks": 1, "head_personal": True})
     strategy = DropPEFT(ctx, options)
     try:
         assert strategy.shared_names() == frozenset({"b0"})
@@ -229,3 +229,21 @@ def test_fedadapter_trains_top_blocks_only_and_deepens_by_trials(write_scenario,
     assert (shallow.flops < full["updates"].flops.iloc[0]).all()
     assert (shallow.peak_memory_bytes < full["updates"].peak_memory_bytes.iloc[0]).all()
     assert (shallow.bytes_up < full["updates"].bytes_up.iloc[0]).all(), "only the top blocks' LoRA travels"
+
+
+def test_block_disagreement_ranks_the_block_clients_pull_apart():
+    from fleetsim.ptls import block_disagreement
+    from fleetsim.updates import TrainConfig, UpdatePlan, UpdateResult
+
+    block_of = {"b0": 0, "b1": 1, "head": None}
+    g = {"b0": torch.zeros(2), "b1": torch.zeros(2), "head": torch.zeros(1)}
+
+    def result(b0: list[float], b1: list[float]) -> UpdateResult:
+        plan = UpdatePlan(0, 0, TrainConfig(1, 1, 8, 0.1), 0, np.arange(4), np.ones((1, 2), dtype=bool))
+        return UpdateResult(plan, {"b0": torch.tensor(b0), "b1": torch.tensor(b1), "head": torch.zeros(1)}, 0, 0, 0)
+
+    # Block 0: both clients move the same way (similarity 1). Block 1: opposite-ish directions.
+    out = block_disagreement(g, [result([1, 0], [1, 0]), result([2, 0], [0, 1])], block_of, 2)
+    # mean of block 1 = (0.5, 0.5): each update has cosine 1/sqrt(2) to it.
+    assert out[0] == pytest.approx(0.0, abs=1e-6)
+    assert out[1] == pytest.approx(1 - 1 / math.sqrt(2), abs=1e-6)
