@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--run-dir", type=Path, default=None, help="exact output directory (must not exist)")
     run.add_argument("--quiet", action="store_true", help="no progress bar and no table")
 
-    val = sub.add_parser("validate", help="check a scenario (and the profiles it names) without running")
+    val = sub.add_parser("validate", help="check a scenario or study file (and the profiles it names) without running")
     val.add_argument("scenario", type=Path)
     val.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
@@ -145,10 +145,17 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    """Check a scenario, or a study file (a mapping with ``variants``) and every variant's scenario."""
     from fleetsim.scenario import load_scenario
+    from fleetsim.schema import read_yaml_mapping
+    from fleetsim.study import load_study
 
-    loaded = load_scenario(args.scenario, args.overrides)
-    sc = loaded.scenario
+    if "variants" in read_yaml_mapping(args.scenario):
+        spec, loaded = load_study(args.scenario, args.overrides)
+        labels = ", ".join(f"{label} ({ls.scenario.strategy.name})" for label, ls in loaded)
+        print(f"{args.scenario}: ok — study {spec.name}, {len(loaded)} variants: {labels}")
+        return 0
+    sc = load_scenario(args.scenario, args.overrides).scenario
     mix = ", ".join(f"{e.count}× {e.profile}" for e in sc.fleet)
     print(
         f"{args.scenario}: ok — {sc.fleet_size} devices ({mix}); model {sc.model.id}; dataset {sc.dataset.id}; "

@@ -129,3 +129,24 @@ def test_cli_process_prints_no_traceback(tmp_path):
         f"fleetsim: error: {path}: rounds.deadline_s: expected a valid number, got 'soon'"
     ]
     assert not (tmp_path / "runs").exists()
+
+
+def test_validate_checks_study_files_and_every_variant(tmp_path, capsys):
+    scenario = _write(tmp_path, {})
+    study = tmp_path / "study.yaml"
+    study.write_text(
+        yaml.safe_dump(
+            {"name": "s", "scenario": scenario.name, "variants": [{"label": "a"}, {"label": "b", "set": ["seed=7"]}]}
+        )
+    )
+    assert main(["validate", str(study)]) == 0
+    assert "ok — study s, 2 variants" in capsys.readouterr().out
+    bad = tmp_path / "bad_study.yaml"
+    bad.write_text(
+        yaml.safe_dump(
+            {"name": "s", "scenario": scenario.name, "variants": [{"label": "a", "set": ["strategy.name=nope"]}]}
+        )
+    )
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"fleetsim: error: {scenario}") and "strategy.name" in err, err
