@@ -247,3 +247,13 @@ def test_block_disagreement_ranks_the_block_clients_pull_apart():
     # mean of block 1 = (0.5, 0.5): each update has cosine 1/sqrt(2) to it.
     assert out[0] == pytest.approx(0.0, abs=1e-6)
     assert out[1] == pytest.approx(1 - 1 / math.sqrt(2), abs=1e-6)
+
+
+def test_lr_scale_applies_only_while_blocks_are_dropped():
+    from fleetsim.configurators import with_dropout
+    from fleetsim.stld import DropoutConfig
+    from fleetsim.updates import TrainConfig
+
+    base = TrainConfig(4, 8, 32, 0.01)
+    assert with_dropout(base, DropoutConfig(0.5, "keep_ends"), 2.0).lr == pytest.approx(0.02)
+    assert with_dropout(base, DropoutConfig(0.0, "keep_ends"), 2.0).lr == pytest.approx(0.01)

@@ -10,13 +10,20 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from fleetsim.evaluation import EvalResult
 from fleetsim.fleet import Device
+from fleetsim.stld import DropoutConfig
 from fleetsim.updates import TrainConfig, UpdateRecord, UpdateResult
 
-__all__ = ["Configurator", "FixedConfigurator", "RoundExtras", "RoundFeedback"]
+__all__ = ["Configurator", "FixedConfigurator", "RoundExtras", "RoundFeedback", "with_dropout"]
+
+
+def with_dropout(base: TrainConfig, dropout: DropoutConfig, lr_scale: float = 1.0) -> TrainConfig:
+    """``base`` with ``dropout``; the learning rate is multiplied by ``lr_scale`` when the ratio is above 0
+    (a thinned network tolerates a larger step: README, "Layer dropout and accuracy")."""
+    return replace(base, dropout=dropout, lr=base.lr * (lr_scale if dropout.ratio > 0 else 1.0))
 
 
 @dataclass(frozen=True)

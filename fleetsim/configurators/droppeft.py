@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from fleetsim.configurators import Configurator, RoundExtras, RoundFeedback
+from fleetsim.configurators import Configurator, RoundExtras, RoundFeedback, with_dropout
 from fleetsim.configurators.bandits import make_policy
 from fleetsim.configurators.rewards import REWARDS
 from fleetsim.costs import CostModel
@@ -62,9 +61,11 @@ class DropPEFTConfigurator(Configurator):
         rng: np.random.Generator,
         shared: frozenset[str] | None = None,
         floor: bool = True,
+        lr_scale: float = 1.0,
     ):
         self.base = base
         self.floor = floor
+        self.lr_scale = lr_scale
         self.cost_model = cost_model
         self.arms = [DropoutConfig(ratio=a, schedule=schedule, ends=ends) for a in arms]
         self.policy = make_policy(policy, len(self.arms), rng, policy_params)
@@ -131,7 +132,7 @@ class DropPEFTConfigurator(Configurator):
             for d in devices:
                 chosen[d.id] = self._nearest_feasible(masks[d.id], self.global_arm, order)
         self.assigned = chosen
-        return {d_id: replace(self.base, dropout=self.arms[a]) for d_id, a in chosen.items()}
+        return {d_id: with_dropout(self.base, self.arms[a], self.lr_scale) for d_id, a in chosen.items()}
 
     def _nearest_feasible(self, mask: np.ndarray, arm: int, order: np.ndarray) -> int:
         """``arm`` if feasible, else the next larger feasible ratio, else the largest feasible one."""

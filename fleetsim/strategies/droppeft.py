@@ -17,7 +17,6 @@ accuracy (each device's own model on its local held-out data) is reported next t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
@@ -25,7 +24,7 @@ import torch
 from pydantic import Field, model_validator
 
 from fleetsim.aggregation import block_fedavg
-from fleetsim.configurators import Configurator, FixedConfigurator, RoundExtras, RoundFeedback
+from fleetsim.configurators import Configurator, FixedConfigurator, RoundExtras, RoundFeedback, with_dropout
 from fleetsim.configurators.bandits import POLICIES
 from fleetsim.configurators.droppeft import DropPEFTConfigurator
 from fleetsim.configurators.rewards import REWARDS
@@ -54,6 +53,7 @@ class DropPEFTOptions(Strict):
     reward: str = "loss_drop_per_s"
     balance_stragglers: bool = True
     floor: bool = Field(True, description="the policy's ratio is every device's minimum; stragglers drop more")
+    lr_scale: float = Field(1.0, gt=0.0, description="learning-rate multiplier while the ratio is above 0")
     probe_examples: int = Field(16, ge=1)
     configurator: bool = True
     fixed_ratio: float = Field(0.3, ge=0.0, lt=1.0, description="ratio used when configurator is false")
@@ -94,7 +94,7 @@ class DropPEFT(Strategy):
         o, ctx = self.opts, self.ctx
         if not o.configurator:
             dropout = DropoutConfig(ratio=o.fixed_ratio, schedule=o.schedule, ends=o.ends)
-            return FixedConfigurator(replace(ctx.base_config, dropout=dropout))
+            return FixedConfigurator(with_dropout(ctx.base_config, dropout, o.lr_scale))
         return DropPEFTConfigurator(
             ctx.base_config,
             ctx.cost_model,
@@ -109,6 +109,7 @@ class DropPEFT(Strategy):
             ctx.streams.generator("policy"),
             shared=self.shared_names(),
             floor=o.floor,
+            lr_scale=o.lr_scale,
         )
 
     # ------------------------------------------------------------------------------------- selection

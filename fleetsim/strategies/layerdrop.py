@@ -9,12 +9,11 @@ blocks are dropped, and ``anneal_rounds`` lowers the ratio linearly to zero over
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Literal
 
 from pydantic import Field
 
-from fleetsim.configurators import Configurator
+from fleetsim.configurators import Configurator, with_dropout
 from fleetsim.fleet import Device
 from fleetsim.schema import Strict
 from fleetsim.stld import DropoutConfig
@@ -48,8 +47,7 @@ class RoundRatioConfigurator(Configurator):
         o = self.options
         ratio = self.ratio(round_idx)
         dropout = DropoutConfig(ratio=ratio, schedule=o.schedule, ends=o.ends, cap=o.cap)
-        lr = self.base.lr * (o.lr_scale if ratio > 0 else 1.0)
-        config = replace(self.base, dropout=dropout, lr=lr)
+        config = with_dropout(self.base, dropout, o.lr_scale)
         return {d.id: config for d in devices}
 
 
