@@ -45,7 +45,7 @@ class PTLSOptions(Strict):
 
 
 class DropPEFTOptions(Strict):
-    arms: list[float] = Field(default_factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7], min_length=1)
+    arms: list[float] = Field(default_factory=lambda: [0.5, 0.67], min_length=1)
     schedule: Literal["uniform", "depth", "exact_k", "keep_ends"] = "keep_ends"
     ends: int = Field(1, ge=0)
     policy: str = "sw_ucb"
@@ -56,7 +56,7 @@ class DropPEFTOptions(Strict):
     lr_scale: float = Field(1.0, gt=0.0, description="learning-rate multiplier while the ratio is above 0")
     probe_examples: int = Field(16, ge=1)
     configurator: bool = True
-    fixed_ratio: float = Field(0.3, ge=0.0, lt=1.0, description="ratio used when configurator is false")
+    fixed_ratio: float = Field(0.5, ge=0.0, lt=1.0, description="ratio used when configurator is false")
     ptls: PTLSOptions | None = Field(default_factory=PTLSOptions)
 
     @model_validator(mode="after")
