@@ -17,7 +17,7 @@ accuracy (each device's own model on its local held-out data) is reported next t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -75,8 +75,12 @@ class DropPEFT(Strategy):
     name = "droppeft"
     Options = DropPEFTOptions
 
+    # Options an ablation pins whatever the scenario says (see the subclasses below).
+    pinned: ClassVar[dict[str, Any]] = {}
+
     def __init__(self, ctx: StrategyContext, options: Strict):
         assert isinstance(options, DropPEFTOptions)
+        options = options.model_copy(update=self.pinned)
         self.opts = options
         self.personal: frozenset[str] = frozenset()
         self.store: PersonalStore | None = None
@@ -195,10 +199,7 @@ class DropPEFTNoConfigurator(DropPEFT):
     """Ablation: STLD at one fixed ratio + PTLS."""
 
     name = "droppeft_no_configurator"
-
-    def __init__(self, ctx: StrategyContext, options: Strict):
-        assert isinstance(options, DropPEFTOptions)
-        super().__init__(ctx, options.model_copy(update={"configurator": False}))
+    pinned: ClassVar[dict[str, Any]] = {"configurator": False}
 
 
 @register_strategy
@@ -206,7 +207,4 @@ class DropPEFTNoPTLS(DropPEFT):
     """Ablation: STLD + configurator, every tensor shared."""
 
     name = "droppeft_no_ptls"
-
-    def __init__(self, ctx: StrategyContext, options: Strict):
-        assert isinstance(options, DropPEFTOptions)
-        super().__init__(ctx, options.model_copy(update={"ptls": None}))
+    pinned: ClassVar[dict[str, Any]] = {"ptls": None}
