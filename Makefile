@@ -25,9 +25,11 @@ run: setup
 	$(BIN)/fleetsim run scenarios/phones_mixed.yaml
 
 test: setup
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/ruff check fleetsim tests benchmarks
 	$(BIN)/ruff format --check fleetsim tests benchmarks
 	$(BIN)/mypy

@@ -18,13 +18,13 @@ import os
 from pathlib import Path
 
 import fleetsim
-from fleetsim import report
+from fleetsim.io import report
 
 RUN_DIR = os.environ.get("FLEETSIM_RUN_DIR")
 
 if RUN_DIR is None:
-    from fleetsim.runner import run_scenario
-    from fleetsim.scenario import load_scenario
+    from fleetsim.app.runner import run_scenario
+    from fleetsim.app.loading import load_scenario
 
     root = Path.cwd()
     while not (root / "scenarios").is_dir() and root != root.parent:

@@ -20,9 +20,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from fleetsim import assets
-from fleetsim.runner import run_scenario
-from fleetsim.scenario import load_scenario
+from fleetsim.app.loading import load_scenario
+from fleetsim.app.runner import run_scenario
+from fleetsim.train import assets
 
 ROOT = Path(__file__).resolve().parent.parent
 

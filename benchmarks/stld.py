@@ -6,7 +6,7 @@ For MiniLM-L6 and SmolLM2-135M at batch 16 and sequence lengths 64 and 128, runs
 
 * median step time and its ratio to ratio 0 (target at 0.5: ≤ 0.60×),
 * saved-activation memory per step (counted) and its ratio (target at 0.5: ≤ 0.55×),
-* FLOPs counted by FlopCounterMode next to the analytic estimate of :mod:`fleetsim.flops` (target: ±5%),
+* FLOPs counted by FlopCounterMode next to the analytic estimate of :mod:`fleetsim.costs.flops` (target: ±5%),
 
 then builds the LLaMA-2-7B cost model on the meta device in a fresh process and prints its build time and
 peak host memory (target: < 10 s, < 1 GB).
@@ -28,13 +28,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fleetsim import assets
-from fleetsim.costs import ModelCounter
-from fleetsim.data import build_task
-from fleetsim.flops import analytic_step_flops
-from fleetsim.models import load_model
-from fleetsim.scenario import LoraSpec, PartitionSpec
-from fleetsim.stld import BlockSwitch, DropoutConfig, sample_mask
+from fleetsim.core.dropout import DropoutConfig, sample_mask
+from fleetsim.costs.cost_model import ModelCounter
+from fleetsim.costs.flops import analytic_step_flops
+from fleetsim.spec.scenario import LoraSpec, PartitionSpec
+from fleetsim.train import assets
+from fleetsim.train.blocks import BlockSwitch
+from fleetsim.train.data import build_task
+from fleetsim.train.models import load_model
 
 RATIOS = (0.0, 0.25, 0.5, 0.75)
 BATCH = 16
@@ -104,8 +105,8 @@ def bench_model(model_id: str, seq_lens: list[int], steps: int) -> list[dict]:
 LLAMA_BUILD = """
 import time
 t = time.perf_counter()
-from fleetsim.proxies import MetaCounter
-from fleetsim.costs import CostModel
+from fleetsim.costs.proxies import MetaCounter
+from fleetsim.costs.cost_model import CostModel
 imports = time.perf_counter() - t
 t = time.perf_counter()
 counter = MetaCounter("llama-2-7b", "int4", num_labels=8, lora_r=8, lora_alpha=16)

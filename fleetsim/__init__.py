@@ -4,6 +4,6 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from fleetsim.runs import Run, Runs, load_run, load_runs
+from fleetsim.io.runs import Run, Runs, load_run, load_runs
 
 __all__ = ["Run", "Runs", "__version__", "load_run", "load_runs"]

@@ -2,6 +2,6 @@
 
 import sys
 
-from fleetsim.cli import main
+from fleetsim.app.cli import main
 
 sys.exit(main())

@@ -11,8 +11,8 @@ import pytest
 import torch
 import yaml
 
-from fleetsim.runner import RunResult, run_scenario
-from fleetsim.scenario import load_scenario
+from fleetsim.app.loading import load_scenario
+from fleetsim.app.runner import RunResult, run_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_PROFILES = Path(__file__).resolve().parent / "fixtures" / "profiles"
@@ -82,10 +82,10 @@ def minilm_bundle_and_task(seq_len: int, n_devices: int, eval_examples: int):
     """MiniLM-L6 with LoRA r=4 and an IID Reuters-R8 task, for unit tests that need the real model."""
     import numpy as np
 
-    from fleetsim import assets
-    from fleetsim.data import build_task
-    from fleetsim.models import load_model
-    from fleetsim.scenario import LoraSpec, PartitionSpec
+    from fleetsim.spec.scenario import LoraSpec, PartitionSpec
+    from fleetsim.train import assets
+    from fleetsim.train.data import build_task
+    from fleetsim.train.models import load_model
 
     bundle = load_model(str(assets.model_dir("minilm-l6")), 8, LoraSpec(r=4, alpha=8), init_seed=0)
     task = build_task(

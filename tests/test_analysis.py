@@ -12,15 +12,15 @@ import pytest
 from conftest import ROOT
 from nbclient import NotebookClient
 
-from fleetsim.cli import main
+from fleetsim.app.cli import main
 
 NOTEBOOKS = sorted((ROOT / "analysis").glob("*.ipynb"))
 
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
-    from fleetsim.runner import run_scenario
-    from fleetsim.scenario import load_scenario
+    from fleetsim.app.loading import load_scenario
+    from fleetsim.app.runner import run_scenario
 
     out = tmp_path_factory.mktemp("runs")
     dirs = []

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from conftest import DETERMINISTIC, FIXTURE_PROFILES, deep_update
 
-from fleetsim.cli import main
+from fleetsim.app.cli import main
 
 CASES = {
     "unknown key": ({"training": {"local_stepz": 3}}, "training.local_stepz: expected one of the known keys"),

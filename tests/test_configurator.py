@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from fleetsim.configurators.bandits import POLICIES, make_policy
-from fleetsim.strategies import STRATEGIES
+from fleetsim.policy.bandits import POLICIES, make_policy
+from fleetsim.policy.strategies import STRATEGIES
 
 ALL = np.ones(3, dtype=bool)
 # (arm, reward) pairs fed to every policy after it tried each arm once.
@@ -157,7 +157,7 @@ def test_policy_ratio_is_a_floor_and_slow_devices_drop_more(write_scenario, run)
 
 
 def test_ptls_uploads_only_shared_tensors_and_restores_personal_ones(write_scenario, run):
-    from fleetsim.runs import load_run
+    from fleetsim.io.runs import load_run
 
     path = _droppeft_tiny(write_scenario, {"ptls": {"mode": "fixed", "shared_blocks": 3, "head_personal": True}})
     result, frames = run(path)
@@ -169,7 +169,7 @@ def test_ptls_uploads_only_shared_tensors_and_restores_personal_ones(write_scena
 
 
 def test_ptls_store_keeps_each_devices_personal_tensors():
-    from fleetsim.ptls import PersonalStore
+    from fleetsim.policy.ptls import PersonalStore
 
     store = PersonalStore()
     try:
@@ -184,9 +184,9 @@ def test_ptls_store_keeps_each_devices_personal_tensors():
 
 
 def test_droppeft_start_state_uses_the_devices_own_personal_tensors(write_scenario):
-    from fleetsim.strategies.base import StrategyContext
-    from fleetsim.strategies.droppeft import DropPEFT, DropPEFTOptions
-    from fleetsim.updates import TrainConfig, UpdatePlan, UpdateResult
+    from fleetsim.core.updates import TrainConfig, UpdatePlan, UpdateResult
+    from fleetsim.policy.strategies.base import StrategyContext
+    from fleetsim.policy.strategies.droppeft import DropPEFT, DropPEFTOptions
 
     block_of = {"b0": 0, "b1": 1, "head": None}
 
@@ -232,8 +232,8 @@ def test_fedadapter_trains_top_blocks_only_and_deepens_by_trials(write_scenario,
 
 
 def test_block_disagreement_ranks_the_block_clients_pull_apart():
-    from fleetsim.ptls import block_disagreement
-    from fleetsim.updates import TrainConfig, UpdatePlan, UpdateResult
+    from fleetsim.core.updates import TrainConfig, UpdatePlan, UpdateResult
+    from fleetsim.policy.ptls import block_disagreement
 
     block_of = {"b0": 0, "b1": 1, "head": None}
     g = {"b0": torch.zeros(2), "b1": torch.zeros(2), "head": torch.zeros(1)}
@@ -250,9 +250,9 @@ def test_block_disagreement_ranks_the_block_clients_pull_apart():
 
 
 def test_lr_scale_applies_only_while_blocks_are_dropped():
-    from fleetsim.configurators import with_dropout
-    from fleetsim.stld import DropoutConfig
-    from fleetsim.updates import TrainConfig
+    from fleetsim.core.dropout import DropoutConfig
+    from fleetsim.core.updates import TrainConfig
+    from fleetsim.policy.configurators.base import with_dropout
 
     base = TrainConfig(4, 8, 32, 0.01)
     assert with_dropout(base, DropoutConfig(0.5, "keep_ends"), 2.0).lr == pytest.approx(0.02)

@@ -7,9 +7,9 @@ import pytest
 import yaml
 from conftest import FIXTURE_PROFILES, minilm_bundle_and_task
 
-from fleetsim.costs import CostModel, ModelCounter
-from fleetsim.proxies import MetaCounter
-from fleetsim.updates import TrainConfig, UpdatePlan
+from fleetsim.core.updates import TrainConfig, UpdatePlan
+from fleetsim.costs.cost_model import CostModel, ModelCounter
+from fleetsim.costs.proxies import MetaCounter
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_summary_says_when_a_proxy_is_in_use(write_scenario, run):
 
 
 def test_counted_flops_match_the_analytic_estimate(cost_model):
-    from fleetsim.flops import analytic_step_flops
+    from fleetsim.costs.flops import analytic_step_flops
 
     cm, _ = cost_model
     config = cm.counter.bundle.model.base_model.model.config
@@ -99,8 +99,8 @@ def test_cpu_attention_kernel_is_counted():
     # LLaMA-family models use SDPA's CPU flash kernel, which torch's counter does not know by itself.
     from transformers import AutoConfig
 
-    from fleetsim.flops import analytic_step_flops
-    from fleetsim.proxies import ARCHITECTURES
+    from fleetsim.costs.flops import analytic_step_flops
+    from fleetsim.costs.proxies import ARCHITECTURES
 
     counter = MetaCounter("smollm2-135m", "fp32", num_labels=8, lora_r=8, lora_alpha=16)
     spec = dict(ARCHITECTURES["smollm2-135m"])

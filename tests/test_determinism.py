@@ -13,8 +13,8 @@ TINY = ROOT / "scenarios" / "tiny.yaml"
 
 @pytest.fixture(scope="module")
 def three_runs(tmp_path_factory):
-    from fleetsim.runner import run_scenario
-    from fleetsim.scenario import load_scenario
+    from fleetsim.app.loading import load_scenario
+    from fleetsim.app.runner import run_scenario
 
     out = tmp_path_factory.mktemp("det")
     frames = []
@@ -36,8 +36,8 @@ def test_different_seed_gives_different_tables(three_runs, table):
 
 
 def test_parquet_files_are_byte_identical_for_the_same_seed(tmp_path: Path):
-    from fleetsim.runner import run_scenario
-    from fleetsim.scenario import load_scenario
+    from fleetsim.app.loading import load_scenario
+    from fleetsim.app.runner import run_scenario
 
     blobs = []
     for i in range(2):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fleetsim.executors import Executor
+from fleetsim.train.executors import Executor
 
 
 class SpyExecutor(Executor):

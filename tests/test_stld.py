@@ -9,11 +9,12 @@ import pytest
 import torch
 from conftest import minilm_bundle_and_task
 
-from fleetsim.aggregation import block_fedavg
-from fleetsim.evaluation import Evaluator
-from fleetsim.stld import SCHEDULES, BlockSwitch, DropoutConfig, expected_active, sample_mask
-from fleetsim.training import LocalTrainer
-from fleetsim.updates import TrainConfig, UpdatePlan, UpdateResult
+from fleetsim.core.dropout import SCHEDULES, DropoutConfig, expected_active, sample_mask
+from fleetsim.core.updates import TrainConfig, UpdatePlan, UpdateResult
+from fleetsim.policy.aggregation import block_fedavg
+from fleetsim.train.blocks import BlockSwitch
+from fleetsim.train.evaluation import Evaluator
+from fleetsim.train.local import LocalTrainer
 
 
 @pytest.fixture(scope="module")

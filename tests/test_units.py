@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from fleetsim.aggregation import fedavg, weighted_average
-from fleetsim.data import dirichlet_partition, iid_partition
-from fleetsim.errors import InputError
-from fleetsim.fleet import Fleet
-from fleetsim.profiles import FIGURE_FIELDS, Availability, Constant, DeviceProfile
-from fleetsim.rng import Streams
-from fleetsim.scenario import apply_overrides
-from fleetsim.updates import TrainConfig, UpdatePlan, UpdateResult
+from fleetsim.core.errors import InputError
+from fleetsim.core.rng import Streams
+from fleetsim.core.updates import TrainConfig, UpdatePlan, UpdateResult
+from fleetsim.policy.aggregation import fedavg, weighted_average
+from fleetsim.spec.profiles import FIGURE_FIELDS, Availability, Constant, DeviceProfile
+from fleetsim.spec.scenario import apply_overrides
+from fleetsim.train.data import dirichlet_partition, iid_partition
+from fleetsim.world.fleet import Fleet
 
 
 def _result(device: int, n: int, state: dict[str, torch.Tensor]) -> UpdateResult:

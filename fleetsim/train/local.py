@@ -1,0 +1,105 @@
+"""One real client update: LoRA fine-tuning of the shared model on a device's shard.
+
+The trainer owns one LoRA-wrapped model and reuses it for every update: it loads the global trainable
+state, trains ``local_steps`` optimizer steps on mini-batches drawn from the device's shard — each step
+running only the blocks the plan's mask marks active (layer dropout) — and returns the new trainable
+state. Batch order and dropout come from the plan's seed, so an update is reproducible. A block skipped
+in a step gets no gradient (``None``), so the optimizer leaves its LoRA untouched in that step.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from fleetsim.core.updates import TrainConfig, UpdatePlan, UpdateResult
+from fleetsim.train.blocks import BlockSwitch, train_top_blocks
+from fleetsim.train.data import Split
+from fleetsim.train.models import ModelBundle
+
+__all__ = ["LocalTrainer", "batch_indices", "make_optimizer"]
+
+
+def make_optimizer(params: list[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
+    """A fresh optimizer per update (devices keep no optimizer state across rounds)."""
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def batch_indices(n_samples: int, batch_size: int, steps: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """Positions into a shard for ``steps`` mini-batches: shuffled epochs, reshuffled when exhausted."""
+    size = min(batch_size, n_samples)
+    out: list[torch.Tensor] = []
+    order = torch.randperm(n_samples, generator=generator)
+    cursor = 0
+    for _ in range(steps):
+        if cursor + size > n_samples:
+            order = torch.randperm(n_samples, generator=generator)
+            cursor = 0
+        out.append(order[cursor : cursor + size])
+        cursor += size
+    return out
+
+
+class LocalTrainer:
+    """Runs client updates for real on one model held in memory."""
+
+    def __init__(self, bundle: ModelBundle, train: Split):
+        self.bundle = bundle
+        self.train_split = train
+        self.switch = BlockSwitch(bundle.model, bundle.blocks)
+
+    @torch.no_grad()
+    def _probe_loss(self, plan: UpdatePlan) -> float | None:
+        """Full-depth mean loss on the plan's probe examples (eval mode), or None without a probe."""
+        if plan.probe is None or len(plan.probe) == 0:
+            return None
+        rows = torch.as_tensor(plan.probe, dtype=torch.long)
+        data, seq = self.train_split, plan.config.seq_len
+        self.bundle.model.eval()
+        out = self.bundle.model(
+            input_ids=data.input_ids[rows, :seq],
+            attention_mask=data.attention_mask[rows, :seq],
+            labels=data.labels[rows],
+        )
+        return float(out.loss)
+
+    def train(self, plan: UpdatePlan, global_state: dict[str, torch.Tensor]) -> UpdateResult:
+        """Train ``plan`` starting from ``global_state``; return the resulting trainable state."""
+        bundle, config = self.bundle, plan.config
+        bundle.load_state(global_state)
+        before = self._probe_loss(plan)
+        bundle.model.train()
+        torch.manual_seed(plan.seed)  # dropout inside the model
+        with train_top_blocks(bundle.blocks, config.trainable_depth):
+            return self._train_steps(plan, before)
+
+    def _train_steps(self, plan: UpdatePlan, before: float | None) -> UpdateResult:
+        bundle, config, model = self.bundle, plan.config, self.bundle.model
+        generator = torch.Generator().manual_seed(plan.seed)
+        shard = torch.as_tensor(plan.shard, dtype=torch.long)
+        optimizer = make_optimizer([p for p in bundle.trainable.values() if p.requires_grad], config)
+        data, seq = self.train_split, config.seq_len
+        losses: list[float] = []
+        batches = batch_indices(len(shard), config.batch_size, config.local_steps, generator)
+        for positions, active in zip(batches, plan.mask, strict=True):
+            rows = shard[positions]
+            with self.switch.active(active):  # skipped blocks: no forward, no saved activations, no backward
+                out = model(
+                    input_ids=data.input_ids[rows, :seq],
+                    attention_mask=data.attention_mask[rows, :seq],
+                    labels=data.labels[rows],
+                )
+            out.loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(float(out.loss.detach()))
+        return UpdateResult(
+            probe_loss_before=before,
+            probe_loss_after=self._probe_loss(plan),
+            plan=plan,
+            state=bundle.state(),
+            train_loss_first=losses[0],
+            train_loss_last=losses[-1],
+            train_loss_mean=sum(losses) / len(losses),
+        )

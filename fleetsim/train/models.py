@@ -1,0 +1,122 @@
+"""Load a pretrained transformer for sequence classification and wrap it with peft LoRA.
+
+The trainable state of a client update is the LoRA tensors plus the (new) classification head. Blocks —
+the transformer layers that layer dropout may skip — are found as the ``nn.ModuleList`` with
+``config.num_hidden_layers`` entries, which covers BERT-style encoders and LLaMA-style decoders alike.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from fleetsim.spec.scenario import LoraSpec
+from fleetsim.train.blocks import find_blocks
+
+__all__ = ["ModelBundle", "default_lora_targets", "find_blocks", "load_model"]
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+# Attention query and value projections per model family (LoRA paper, Hu et al. 2021, §7.1).
+_LORA_TARGETS: dict[str, list[str]] = {
+    "bert": ["query", "value"],
+    "roberta": ["query", "value"],
+    "xlm-roberta": ["query", "value"],
+    "distilbert": ["q_lin", "v_lin"],
+    "llama": ["q_proj", "v_proj"],
+    "mistral": ["q_proj", "v_proj"],
+    "qwen2": ["q_proj", "v_proj"],
+    "gpt2": ["c_attn"],
+}
+
+
+def default_lora_targets(model_type: str) -> list[str] | None:
+    return _LORA_TARGETS.get(model_type)
+
+
+@dataclass
+class ModelBundle:
+    """A LoRA-wrapped classifier with what the rest of fleetsim needs to know about it."""
+
+    model: nn.Module
+    tokenizer: Any
+    model_type: str
+    blocks: nn.ModuleList  # the transformer blocks, in order
+    trainable: dict[str, nn.Parameter]  # name → parameter: LoRA tensors and the head
+    block_of: dict[str, int | None]  # trainable name → block index (None: outside the blocks, e.g. head)
+
+    @property
+    def num_blocks(self) -> int:
+        return len(self.blocks)
+
+    @property
+    def frozen_param_bytes(self) -> int:
+        """Bytes of every parameter that is not trained (they stay resident on the device)."""
+        trainable = {id(p) for p in self.trainable.values()}
+        return sum(p.numel() * p.element_size() for p in self.model.parameters() if id(p) not in trainable)
+
+    @property
+    def trainable_param_bytes(self) -> int:
+        return sum(p.numel() * p.element_size() for p in self.trainable.values())
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """A detached copy of the trainable tensors."""
+        return {name: p.detach().clone() for name, p in self.trainable.items()}
+
+    @torch.no_grad()
+    def load_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Copy ``state`` into the trainable tensors (in place; shapes must match)."""
+        for name, tensor in state.items():
+            self.trainable[name].copy_(tensor)
+
+
+def _quiet_transformers() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+
+
+def load_model(path: str, num_labels: int, lora: LoraSpec, init_seed: int) -> ModelBundle:
+    """Load ``path`` as a sequence classifier with ``num_labels`` classes and attach LoRA.
+
+    The new head is initialised from ``init_seed``, so the same seed gives the same starting model.
+    """
+    from peft import LoraConfig, TaskType, get_peft_model
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+    _quiet_transformers()
+    config = AutoConfig.from_pretrained(path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    torch.manual_seed(init_seed)
+    base = AutoModelForSequenceClassification.from_pretrained(
+        path, num_labels=num_labels, dtype=torch.float32, pad_token_id=tokenizer.pad_token_id
+    )
+    targets = lora.target_modules or default_lora_targets(config.model_type)
+    if targets is None:
+        raise ValueError(f"no default LoRA targets for model_type {config.model_type!r}: set model.lora.target_modules")
+    peft_config = LoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        r=lora.r,
+        lora_alpha=lora.alpha,  # type: ignore[arg-type]  # peft annotates int; floats work
+        lora_dropout=lora.dropout,
+        target_modules=targets,
+    )
+    model = get_peft_model(base, peft_config)
+    blocks = find_blocks(model, config.num_hidden_layers)
+    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    owner: dict[int, int] = {}
+    for index, block in enumerate(blocks):
+        for p in block.parameters():
+            owner[id(p)] = index
+    block_of = {n: owner.get(id(p)) for n, p in trainable.items()}
+    return ModelBundle(model, tokenizer, config.model_type, blocks, trainable, block_of)
