@@ -23,8 +23,8 @@ from fleetsim.io import report
 RUN_DIR = os.environ.get("FLEETSIM_RUN_DIR")
 
 if RUN_DIR is None:
-    from fleetsim.app.runner import run_scenario
     from fleetsim.app.loading import load_scenario
+    from fleetsim.app.runner import run_scenario
 
     root = Path.cwd()
     while not (root / "scenarios").is_dir() and root != root.parent:

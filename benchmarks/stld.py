@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fleetsim.core.dropout import DropoutConfig, sample_mask
-from fleetsim.costs.cost_model import ModelCounter
+from fleetsim.core.schedules import DropoutConfig, sample_mask
 from fleetsim.costs.flops import analytic_step_flops
+from fleetsim.costs.model_counter import ModelCounter
 from fleetsim.spec.scenario import LoraSpec, PartitionSpec
 from fleetsim.train import assets
 from fleetsim.train.blocks import BlockSwitch

@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny scenarios written to a temporary folder, runs of them, and their tables."""
+"""Shared fixtures and helpers: tiny scenarios written to a temporary folder, runs of them and their tables,
+the real MiniLM model for unit tests, hand-made update results."""
 
 from __future__ import annotations
 
@@ -101,3 +102,54 @@ def minilm_bundle_and_task(seq_len: int, n_devices: int, eval_examples: int):
         scenario_file="test",
     )
     return bundle, task
+
+
+def make_result(device: int, n_samples: int, state: dict[str, Any], mask: Any = None) -> Any:
+    """A delivered update of ``device`` with ``n_samples`` examples, trained state ``state`` and the blocks
+    that ran in each step (``mask``, default: one step, two blocks, both run)."""
+    import numpy as np
+
+    from fleetsim.core.updates import TrainConfig, UpdatePlan, UpdateResult
+
+    mask = np.ones((1, 2), dtype=bool) if mask is None else mask
+    plan = UpdatePlan(0, device, TrainConfig(mask.shape[0], 1, 8, 0.1), 0, np.arange(n_samples), mask)
+    return UpdateResult(plan, state, 0.0, 0.0, 0.0)
+
+
+def count_forwards(bundle: Any) -> tuple[list[int], list[Any]]:
+    """Forward calls per block (a list updated in place) and the hook handles to remove afterwards."""
+    calls = [0] * bundle.num_blocks
+    handles = [
+        block.register_forward_hook(lambda m, i, o, k=k: calls.__setitem__(k, calls[k] + 1))
+        for k, block in enumerate(bundle.blocks)
+    ]
+    return calls, handles
+
+
+class StubCounter:
+    """A counter without a model: a step with n blocks costs ``(n + 1) · flops_per_block`` FLOPs and
+    ``n · activation_bytes_per_block`` bytes of activations (use it for exact, millisecond tests)."""
+
+    def __init__(self, n_blocks: int = 6, flops_per_block: int = 10**9, activation_bytes_per_block: int = 10**6):
+        self.n_blocks = n_blocks
+        self.frozen_bytes = 50 * 10**6
+        self.trainable_bytes = 4 * 10**5
+        self.flops_per_block = flops_per_block
+        self.activation_bytes_per_block = activation_bytes_per_block
+
+    def identity(self) -> dict[str, object]:
+        return {"kind": "stub"}
+
+    def count(self, batch_size: int, seq_len: int, n_active: int, trainable_depth: int | None = None) -> Any:
+        from fleetsim.costs.counting import StepCost
+
+        return StepCost((n_active + 1) * self.flops_per_block, n_active * self.activation_bytes_per_block)
+
+    def describe(self) -> dict[str, object]:
+        return {"proxy": None}
+
+
+def stub_cost_model(n_blocks: int = 6, tensor_bytes: dict[str, int] | None = None) -> Any:
+    from fleetsim.costs.cost_model import CostModel
+
+    return CostModel(StubCounter(n_blocks), n_blocks, tensor_bytes)  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""``fleetsim`` command line: run, validate, profiles, fetch.
+"""``fleetsim`` command line: run, validate, study, compare, report, profiles, fetch.
 
 User mistakes (bad scenario or profile, unknown ids, missing assets) print one line and exit with 2.
 """
@@ -111,9 +111,17 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _headless_plots() -> None:
+    """The command line draws figures into files only: a non-interactive backend, chosen for itself."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
 def _study(args: argparse.Namespace) -> int:
     from fleetsim.app.study import run_study
 
+    _headless_plots()
     root, paths = run_study(args.study, args.overrides, progress=not args.quiet)
     print((root / "comparison.md").read_text())
     print(f"study: {root}\ncurves: {paths['png']}")
@@ -121,6 +129,7 @@ def _study(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    _headless_plots()
     from fleetsim.io.report import write_report
     from fleetsim.io.runs import load_run
 
@@ -136,6 +145,7 @@ def _compare(args: argparse.Namespace) -> int:
     from fleetsim.io.compare import write_comparison
     from fleetsim.io.runs import load_run
 
+    _headless_plots()
     runs = [load_run(p) for p in args.runs]
     out = args.out or Path("runs") / f"compare-{datetime.now():%Y%m%d-%H%M%S}"
     paths = write_comparison(runs, out, baseline=args.baseline)
@@ -176,30 +186,19 @@ def _profiles(args: argparse.Namespace) -> int:
         table.add_column(col)
     for path in sorted(directory.glob("*.yaml")):
         p = load_profile(path)
-        avail = (
-            "always"
-            if p.availability is None
-            else (
-                f"{p.availability.mean_online_s / (p.availability.mean_online_s + p.availability.mean_offline_s):.0%}"
-            )
-        )
+        avail = "always" if p.availability is None else f"{p.availability.online_share:.0%}"
         table.add_row(
             path.stem,
             p.tier,
             f"{p.usable_memory_gib:g}",
             f"{p.train_flops_per_s / 1e9:,.1f}",
-            _dist(p.downlink_mbps),
-            _dist(p.uplink_mbps),
+            f"{p.downlink_mbps.median_value():g}",
+            f"{p.uplink_mbps.median_value():g}",
             avail,
             f"{p.failure_prob_per_update:g}",
         )
     Console(width=max(Console().width, 120)).print(table)
     return 0
-
-
-def _dist(d: object) -> str:
-    median = getattr(d, "median", None)
-    return f"{median:g}" if median is not None else f"{getattr(d, 'value', 0):g}"
 
 
 def _fetch(args: argparse.Namespace) -> int:

@@ -1,8 +1,10 @@
-"""Loading a scenario: read YAML, apply overrides, validate the tree, cross-check every id it names.
+"""Loading a scenario: read YAML, apply overrides, validate the tree, cross-check every name it uses.
 
-``load_scenario(path, overrides)`` is the one place that knows every registry (profiles, assets, strategies),
-so lower layers never import it. Every failure is a one-line :class:`~fleetsim.core.errors.InputError`;
-nothing runs before it passes.
+``load_scenario(path, overrides)`` is the one place that knows every registry (profiles, assets,
+strategies and their options, optimizers, executors, cost-model architectures), so lower layers never
+import it. It also checks what depends on the model (a dropout ratio its depth cannot reach) from the
+model's config file alone, before any weights load. Every failure is a one-line
+:class:`~fleetsim.core.errors.InputError`; nothing runs before it passes.
 """
 
 from __future__ import annotations
@@ -12,11 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from fleetsim.core.errors import InputError
-from fleetsim.policy.strategies import validate_strategy
+from fleetsim.core.registry import Registry
+from fleetsim.core.schedules import SCHEDULES
+from fleetsim.costs.proxies import ARCHITECTURES, WEIGHT_BYTES
+from fleetsim.policy.strategies import STRATEGIES
 from fleetsim.spec.profiles import BUILTIN_PROFILES_DIR, DeviceProfile, load_profiles
-from fleetsim.spec.scenario import Scenario, apply_overrides
+from fleetsim.spec.scenario import Scenario, StrategySpec, apply_overrides
 from fleetsim.spec.schema import read_yaml_mapping, validate
 from fleetsim.train import assets
+from fleetsim.train.executors import EXECUTORS
+from fleetsim.train.models import count_blocks
+from fleetsim.train.optimizers import OPTIMIZERS
 
 __all__ = ["LoadedScenario", "load_scenario"]
 
@@ -58,8 +66,31 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Loade
         )
     assets.check_model_id(scenario.model.id, path, "model.id")
     assets.check_dataset_id(scenario.dataset.id, path, "dataset.id")
-    validate_strategy(scenario.strategy, path)
+    _check_name(OPTIMIZERS, scenario.training.optimizer.name, path, "training.optimizer.name")
+    _check_name(EXECUTORS, scenario.executor.kind, path, "executor.kind")
+    if scenario.cost_model is not None:
+        _check_name(ARCHITECTURES, scenario.cost_model.arch, path, "cost_model.arch")
+        _check_name(WEIGHT_BYTES, scenario.cost_model.weight_dtype, path, "cost_model.weight_dtype")
+    validate_strategy(scenario.strategy, path, count_blocks(assets.model_dir(scenario.model.id)))
     return LoadedScenario(scenario=scenario, path=path, profiles=profiles, raw=raw)
+
+
+def validate_strategy(spec: StrategySpec, file: str | Path, n_blocks: int) -> None:
+    """Check the strategy's name, its options and the dropout ratios they set against a model of
+    ``n_blocks`` blocks; raise :class:`InputError` naming ``strategy.*``."""
+    _check_name(STRATEGIES, spec.name, file, "strategy.name")
+    cls = STRATEGIES[spec.name]
+    options = validate(cls.Options, spec.options, file, prefix=("strategy", "options"))
+    for field, dropout in cls.dropout_options(options).items():
+        try:
+            SCHEDULES[dropout.schedule].check(dropout, n_blocks)
+        except ValueError as err:
+            raise InputError(file, f"strategy.options.{field}", str(err), dropout.ratio) from None
+
+
+def _check_name(known: Registry[Any] | dict[str, Any], name: str, file: str | Path, field: str) -> None:
+    if name not in known:
+        raise InputError(file, field, f"one of {', '.join(sorted(known))}", name)
 
 
 def _default_profiles_dir(scenario_path: Path) -> Path:

@@ -1,4 +1,5 @@
-"""Value types of one client update: what it is told to do, what it costs, what became of it.
+"""Value types of one client update: what it is told to do, under which conditions, what it costs, what
+became of it.
 
 These are plain frozen records shared by the configurator, the cost model, the simulation, the executor
 and the recorder. A failed update is a value with a reason, never an exception.
@@ -12,12 +13,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fleetsim.core.dropout import DropoutConfig
+from fleetsim.core.schedules import DropoutConfig
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Outcome", "TrainConfig", "UpdateCost", "UpdatePlan", "UpdateRecord", "UpdateResult"]
+__all__ = [
+    "Conditions",
+    "Outcome",
+    "TrainConfig",
+    "UpdateCost",
+    "UpdatePlan",
+    "UpdateRecord",
+    "UpdateResult",
+]
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,8 @@ class TrainConfig:
     weight_decay: float = 0.0
     dropout: DropoutConfig = field(default_factory=DropoutConfig)
     trainable_depth: int | None = None  # train only the LoRA of the top blocks (FedAdapter); None: all
+    arm: int | None = None  # the configurator's arm this config came from (its reward goes to that arm)
+    probe_examples: int = 0  # shard examples scored at full depth before and after the update (rewards)
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,16 @@ class UpdatePlan:
 
 
 @dataclass(frozen=True)
+class Conditions:
+    """Random conditions of one update on one device, drawn before it starts."""
+
+    downlink_mbps: float
+    uplink_mbps: float
+    straggler_factor: float  # multiplies compute time; lognormal with median 1
+    failure_fraction: float | None  # the update fails after this fraction of its planned time, or never
+
+
+@dataclass(frozen=True)
 class UpdateCost:
     """What an update costs, independent of the device that runs it."""
 
@@ -74,6 +95,11 @@ class Outcome(StrEnum):
     FAILURE = "failure"  # a random per-update failure (crash, network error)
     DEADLINE = "deadline"  # still running when the round deadline passed
     OOM = "oom"  # peak memory above the device's usable memory
+
+    @classmethod
+    def losses(cls) -> list[Outcome]:
+        """Every outcome but ``delivered``, in declaration order."""
+        return [o for o in cls if o is not cls.DELIVERED]
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,11 @@ import resource
 import time
 from typing import Any
 
+import numpy as np
 import torch
 
-from fleetsim.costs.cost_model import Counter, StepCost, count_step
+from fleetsim.costs.counting import Counter, StepCost, count_step
+from fleetsim.train.blocks import BlockSwitch, find_blocks, train_top_blocks
 
 __all__ = ["ARCHITECTURES", "WEIGHT_BYTES", "MetaCounter"]
 
@@ -95,15 +97,16 @@ class MetaCounter(Counter):
         model_type = spec.pop("model_type")
         config = AutoConfig.for_model(model_type, num_labels=num_labels, pad_token_id=0, **spec)
         compute = torch.float32 if weight_dtype == "fp32" else torch.bfloat16
-        with torch.device("meta"):
-            base = AutoModelForSequenceClassification.from_config(config, dtype=compute)
         lora = LoraConfig(
             task_type=TaskType.SEQ_CLS,
             r=lora_r,
             lora_alpha=lora_alpha,  # type: ignore[arg-type]
             target_modules=_LORA_TARGETS[model_type],
         )
-        self.model = get_peft_model(base, lora)
+        with torch.random.fork_rng(devices=[]):  # weights are never used: leave torch's global RNG as it was
+            with torch.device("meta"):
+                base = AutoModelForSequenceClassification.from_config(config, dtype=compute)
+            self.model = get_peft_model(base, lora)
         self.arch, self.weight_dtype = arch, weight_dtype
         self.n_blocks = int(config.num_hidden_layers)
         trainable = [p for p in self.model.parameters() if p.requires_grad]
@@ -111,8 +114,6 @@ class MetaCounter(Counter):
         self.frozen_params = sum(p.numel() for p in frozen)
         self.frozen_bytes = int(self.frozen_params * WEIGHT_BYTES[weight_dtype])
         self.trainable_bytes = sum(p.numel() * p.element_size() for p in trainable)
-        from fleetsim.train.blocks import BlockSwitch, find_blocks
-
         self.switch = BlockSwitch(self.model, find_blocks(self.model, self.n_blocks))
         self.build_s = time.perf_counter() - start
 
@@ -126,13 +127,9 @@ class MetaCounter(Counter):
         }
 
     def count(self, batch_size: int, seq_len: int, n_active: int, trainable_depth: int | None = None) -> StepCost:
-        import numpy as np
-
         ids = torch.ones(batch_size, seq_len, dtype=torch.long, device="meta")
         labels = torch.zeros(batch_size, dtype=torch.long, device="meta")
         # No attention mask: building one calls .item() on meta tensors; the FLOPs are the same.
-        from fleetsim.train.blocks import train_top_blocks
-
         mask = np.arange(self.n_blocks) < n_active
         with self.switch.active(mask), train_top_blocks(self.switch.blocks, trainable_depth):
             return count_step(self.model, {"input_ids": ids, "labels": labels})

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from fleetsim.core.updates import Outcome
 from fleetsim.io.runs import Run
 
 __all__ = ["comparison_table", "markdown_table", "plot_curves", "write_comparison"]
@@ -49,7 +50,7 @@ def comparison_row(run: Run) -> dict[str, Any]:
         "delivered": s["updates_delivered"],
         "selected": s["updates_selected"],
     }
-    for reason in ("offline", "failure", "deadline", "oom"):
+    for reason in Outcome.losses():
         row[f"lost_{reason}"] = int(s["updates_lost"].get(reason, 0))
     row["host_time_s"] = s["host_time_s"]["total"]
     row["proxy"] = s["cost_model"].get("proxy")
@@ -87,9 +88,6 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 def plot_curves(runs: Sequence[Run], path: Path, target: float | None = None) -> Path:
     """Global test accuracy against simulated wall-clock time, one line per run; time to target marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4.8), dpi=120)

@@ -1,32 +1,25 @@
-"""Rows of a run → the run directory (the output contract that notebooks rely on; schema in README).
+"""The rows of a run's tables, collected as rounds finish (the output contract notebooks rely on; schema in
+the README).
 
-``rounds.parquet``  one row per round; ``updates.parquet`` one row per selected update;
-``events.parquet``  availability changes, losses and waits; ``summary.json``; ``scenario.resolved.yaml``.
-The tables hold simulated quantities only, so the same scenario and seed give identical tables; host
-(wall-clock) times go to ``summary.json``. Files are written into a temporary folder that is renamed
-into place at the end, so a failed run leaves no half-written directory.
+``rounds`` one row per round; ``updates`` one row per selected update; ``events`` availability changes,
+losses and waits; plus the extra tables a strategy adds (``bandit``). The tables hold simulated quantities
+only, so the same scenario and seed give identical tables; host (wall-clock) times go to ``summary.json``.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from fleetsim.core.evaluation import EvalResult
-from fleetsim.core.feedback import RoundExtras
+from fleetsim.core.rounds import RoundExtras
 from fleetsim.core.updates import Outcome, UpdatePlan, UpdateRecord, UpdateResult
 
-__all__ = ["Recorder", "write_run_dir"]
-
-LOSS_REASONS = [o.value for o in Outcome if o is not Outcome.DELIVERED]
+__all__ = ["Recorder"]
 
 
 class Recorder:
@@ -86,7 +79,7 @@ class Recorder:
             if extras is not None:
                 row.update(extras.update_columns.get(rec.device_id, {}))
             self.updates.append(row)
-        counts = {reason: sum(r.outcome.value == reason for r in records) for reason in LOSS_REASONS}
+        counts = {reason.value: sum(r.outcome is reason for r in records) for reason in Outcome.losses()}
         losses = [res.train_loss_mean for res in results]
         self.rounds.append(
             {
@@ -122,30 +115,3 @@ class Recorder:
             "events": events.sort_values(["time_s", "device_id", "kind"], kind="stable").reset_index(drop=True),
             **{name: pd.DataFrame(rows) for name, rows in self.tables.items()},
         }
-
-
-def write_run_dir(run_dir: Path, recorder: Recorder, summary: dict[str, Any], resolved: dict[str, Any]) -> Path:
-    """Write everything into ``run_dir`` atomically (temporary sibling folder, then rename)."""
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir.with_name(run_dir.name + ".partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
-        for name, frame in recorder.frames().items():
-            frame.to_parquet(tmp / f"{name}.parquet", index=False)
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
-        (tmp / "scenario.resolved.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
-        tmp.rename(run_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return run_dir
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if hasattr(value, "item"):
-        return value.item()
-    return str(value)

@@ -1,7 +1,9 @@
 """Figures of one run, shared by ``fleetsim report`` and the notebooks in ``analysis/``.
 
 Each ``plot_*`` function takes a :class:`~fleetsim.io.runs.Run` and returns a matplotlib Figure with labelled
-axes (units included). ``write_report`` saves every figure as PNG plus a short Markdown summary.
+axes (units included). ``write_report`` saves every figure as PNG plus a short Markdown summary. Importing
+this module leaves matplotlib's backend alone: notebooks render inline, and the command line chooses a
+non-interactive backend for itself.
 """
 
 from __future__ import annotations
@@ -9,13 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-import pandas as pd
 from matplotlib.figure import Figure
 
+from fleetsim.core.updates import Outcome
 from fleetsim.io.runs import Run
 
 __all__ = [
@@ -29,12 +28,12 @@ __all__ = [
 ]
 
 GIB = 1024**3
-OUTCOME_COLORS = {
-    "delivered": "tab:green",
-    "offline": "tab:gray",
-    "failure": "tab:red",
-    "deadline": "tab:orange",
-    "oom": "tab:purple",
+OUTCOME_COLORS: dict[str, str] = {
+    Outcome.DELIVERED: "tab:green",
+    Outcome.OFFLINE: "tab:gray",
+    Outcome.FAILURE: "tab:red",
+    Outcome.DEADLINE: "tab:orange",
+    Outcome.OOM: "tab:purple",
 }
 
 
@@ -104,7 +103,7 @@ def plot_memory(run: Run) -> Figure:
     oom_labelled = False
     for i, tier in enumerate(tiers):
         part = u[u.tier == tier]
-        ok = part[part.outcome != "oom"]
+        ok = part[part.outcome != Outcome.OOM]
         ax.scatter(
             [i] * len(ok),
             ok.peak_memory_bytes / GIB,
@@ -113,7 +112,7 @@ def plot_memory(run: Run) -> Figure:
             alpha=0.6,
             label="update peak" if i == 0 else None,
         )
-        oom = part[part.outcome == "oom"]
+        oom = part[part.outcome == Outcome.OOM]
         if len(oom):
             ax.scatter(
                 [i] * len(oom),
@@ -201,7 +200,3 @@ def write_report(run: Run, out_dir: Path) -> list[Path]:
     md = out_dir / "report.md"
     md.write_text(_summary_markdown(run) + "\n".join(f"![{p.stem}]({p.name})" for p in paths) + "\n")
     return [*paths, md]
-
-
-def summary_frame(run: Run) -> pd.DataFrame:
-    return pd.json_normalize(run.summary)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from fleetsim.core.state import StateDict
 from fleetsim.core.updates import UpdateResult
 
 __all__ = ["PersonalStore", "block_disagreement", "personal_names"]
@@ -49,8 +50,16 @@ class PersonalStore:
     def devices(self) -> list[int]:
         return sorted(int(p.stem) for p in self.directory.glob("*.safetensors"))
 
-    def bytes_on_disk(self) -> int:
-        return sum(p.stat().st_size for p in self.directory.glob("*.safetensors"))
+    def state_dict(self) -> StateDict:
+        """Device id (as text) → that device's personal tensors."""
+        return {str(d): self.get(d) for d in self.devices()}
+
+    def load_state_dict(self, state: StateDict) -> None:
+        """Replace the store's contents with ``state`` (as written by :meth:`state_dict`)."""
+        for path in self.directory.glob("*.safetensors"):
+            path.unlink()
+        for device, tensors in state.items():
+            self.put(int(device), tensors)
 
     def close(self) -> None:
         if self._owned:

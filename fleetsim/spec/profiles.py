@@ -2,7 +2,7 @@
 
 A profile describes a *type* of device (a low-tier phone, a Jetson board). The fleet instantiates it
 ``count`` times; per-update variation (link speed, stragglers, failures) is drawn from the distributions
-given here by :mod:`fleetsim.world.fleet`.
+given here by :mod:`fleetsim.world.conditions`.
 """
 
 from __future__ import annotations
@@ -41,6 +41,9 @@ class Constant(Strict):
     def sample(self, rng: np.random.Generator) -> float:
         return self.value
 
+    def median_value(self) -> float:
+        return self.value
+
 
 class LogNormal(Strict):
     """``median · exp(sigma · N(0, 1))``: the usual model of link speeds and straggler slow-downs."""
@@ -52,6 +55,9 @@ class LogNormal(Strict):
     def sample(self, rng: np.random.Generator) -> float:
         return float(self.median * np.exp(self.sigma * rng.standard_normal()))
 
+    def median_value(self) -> float:
+        return self.median
+
 
 Distribution = Annotated[Constant | LogNormal, Field(discriminator="dist")]
 
@@ -61,6 +67,11 @@ class Availability(Strict):
 
     mean_online_s: PositiveFloat
     mean_offline_s: PositiveFloat
+
+    @property
+    def online_share(self) -> float:
+        """Long-run fraction of time online: on / (on + off)."""
+        return self.mean_online_s / (self.mean_online_s + self.mean_offline_s)
 
 
 # Fields that hold a figure and therefore need an entry in ``sources``.

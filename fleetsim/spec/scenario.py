@@ -51,7 +51,7 @@ class DatasetSpec(Strict):
 
 
 class OptimizerSpec(Strict):
-    name: Literal["adamw", "sgd"] = "adamw"
+    name: str = Field("adamw", description="a registered optimizer (adamw, sgd), checked at load time")
     lr: PositiveFloat = 1e-3
     weight_decay: float = Field(0.0, ge=0.0)
 
@@ -94,19 +94,19 @@ class EvaluationSpec(Strict):
 
 
 class StrategySpec(Strict):
-    name: str = "fedlora"
+    name: str = Field("fedlora", description="a registered strategy, checked at load time")
     options: dict[str, Any] = Field(default_factory=dict, description="validated by the strategy itself")
 
 
 class CostModelSpec(Strict):
     """Cost device time and memory on another architecture (built on the meta device) than the one trained."""
 
-    arch: Literal["llama-2-7b", "llama-2-13b", "roberta-large", "roberta-base", "smollm2-135m"]
-    weight_dtype: Literal["fp32", "fp16", "bf16", "int8", "int4"] = "fp16"
+    arch: str = Field(description="a known architecture (llama-2-7b, roberta-large, ...), checked at load time")
+    weight_dtype: str = Field("fp16", description="storage of the frozen weights (fp32, fp16, bf16, int8, int4)")
 
 
 class ExecutorSpec(Strict):
-    type: Literal["inline"] = "inline"
+    kind: str = Field("inline", description="a registered executor (inline), checked at load time")
 
 
 class Scenario(Strict):

@@ -1,11 +1,12 @@
-"""Full-depth evaluation of a trainable state on the held-out split."""
+"""Full-depth evaluation of a trainable state: on the run's evaluation subset, or on a device's local
+held-out examples (personalized accuracy)."""
 
 from __future__ import annotations
 
 import torch
 
 from fleetsim.core.evaluation import EvalResult
-from fleetsim.train.data import Split
+from fleetsim.train.data import Split, Task
 from fleetsim.train.models import ModelBundle
 
 __all__ = ["Evaluator"]
@@ -14,16 +15,20 @@ __all__ = ["Evaluator"]
 class Evaluator:
     """Accuracy and loss of the model with a given trainable state, every block active."""
 
-    def __init__(self, bundle: ModelBundle, test: Split, batch_size: int, seq_len: int):
+    def __init__(self, bundle: ModelBundle, task: Task, batch_size: int, seq_len: int):
         self.bundle = bundle
-        self.test = test
+        self.task = task
         self.batch_size = batch_size
         self.seq_len = seq_len
 
     def evaluate(self, state: dict[str, torch.Tensor], split: Split | None = None) -> EvalResult:
         """Evaluate ``state`` on ``split`` (default: the run's evaluation subset)."""
         self.bundle.load_state(state)
-        return self._run(self.test if split is None else split)
+        return self._run(self.task.test if split is None else split)
+
+    def evaluate_local(self, state: dict[str, torch.Tensor], device_id: int) -> EvalResult:
+        """Evaluate ``state`` on the device's local held-out examples (drawn with its label mix)."""
+        return self.evaluate(state, self.task.local_test(device_id))
 
     @torch.inference_mode()
     def _run(self, test: Split) -> EvalResult:

@@ -1,29 +1,25 @@
 """One real client update: LoRA fine-tuning of the shared model on a device's shard.
 
-The trainer owns one LoRA-wrapped model and reuses it for every update: it loads the global trainable
+The trainer owns one LoRA-wrapped model and reuses it for every update: it loads the update's start
 state, trains ``local_steps`` optimizer steps on mini-batches drawn from the device's shard — each step
 running only the blocks the plan's mask marks active (layer dropout) — and returns the new trainable
-state. Batch order and dropout come from the plan's seed, so an update is reproducible. A block skipped
-in a step gets no gradient (``None``), so the optimizer leaves its LoRA untouched in that step.
+state. Batch order comes from a ``torch.Generator`` seeded with the plan's seed, and dropout inside the
+model from torch's RNG forked and seeded with it, so an update is reproducible and torch's global RNG is
+left untouched. A block skipped in a step gets no gradient (``None``), so the optimizer leaves its LoRA
+untouched in that step.
 """
 
 from __future__ import annotations
 
 import torch
 
-from fleetsim.core.updates import TrainConfig, UpdatePlan, UpdateResult
+from fleetsim.core.updates import UpdatePlan, UpdateResult
 from fleetsim.train.blocks import BlockSwitch, train_top_blocks
 from fleetsim.train.data import Split
 from fleetsim.train.models import ModelBundle
+from fleetsim.train.optimizers import OPTIMIZERS
 
-__all__ = ["LocalTrainer", "batch_indices", "make_optimizer"]
-
-
-def make_optimizer(params: list[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
-    """A fresh optimizer per update (devices keep no optimizer state across rounds)."""
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.SGD(params, lr=config.lr, weight_decay=config.weight_decay)
+__all__ = ["LocalTrainer", "batch_indices"]
 
 
 def batch_indices(n_samples: int, batch_size: int, steps: int, generator: torch.Generator) -> list[torch.Tensor]:
@@ -64,21 +60,22 @@ class LocalTrainer:
         )
         return float(out.loss)
 
-    def train(self, plan: UpdatePlan, global_state: dict[str, torch.Tensor]) -> UpdateResult:
-        """Train ``plan`` starting from ``global_state``; return the resulting trainable state."""
+    def train(self, plan: UpdatePlan, start_state: dict[str, torch.Tensor]) -> UpdateResult:
+        """Train ``plan`` starting from ``start_state``; return the resulting trainable state."""
         bundle, config = self.bundle, plan.config
-        bundle.load_state(global_state)
+        bundle.load_state(start_state)
         before = self._probe_loss(plan)
         bundle.model.train()
-        torch.manual_seed(plan.seed)  # dropout inside the model
-        with train_top_blocks(bundle.blocks, config.trainable_depth):
+        with torch.random.fork_rng(devices=[]), train_top_blocks(bundle.blocks, config.trainable_depth):
+            torch.manual_seed(plan.seed)  # dropout inside the model
             return self._train_steps(plan, before)
 
     def _train_steps(self, plan: UpdatePlan, before: float | None) -> UpdateResult:
         bundle, config, model = self.bundle, plan.config, self.bundle.model
         generator = torch.Generator().manual_seed(plan.seed)
         shard = torch.as_tensor(plan.shard, dtype=torch.long)
-        optimizer = make_optimizer([p for p in bundle.trainable.values() if p.requires_grad], config)
+        params = [p for p in bundle.trainable.values() if p.requires_grad]
+        optimizer = OPTIMIZERS[config.optimizer].build(params, config.lr, config.weight_decay)
         data, seq = self.train_split, config.seq_len
         losses: list[float] = []
         batches = batch_indices(len(shard), config.batch_size, config.local_steps, generator)

@@ -3,13 +3,16 @@
 The trainable state of a client update is the LoRA tensors plus the (new) classification head. Blocks —
 the transformer layers that layer dropout may skip — are found as the ``nn.ModuleList`` with
 ``config.num_hidden_layers`` entries, which covers BERT-style encoders and LLaMA-style decoders alike.
+Models load from local files only: no model hub is reachable (offline assets, :mod:`.assets`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -18,10 +21,7 @@ from torch import nn
 from fleetsim.spec.scenario import LoraSpec
 from fleetsim.train.blocks import find_blocks
 
-__all__ = ["ModelBundle", "default_lora_targets", "find_blocks", "load_model"]
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+__all__ = ["ModelBundle", "count_blocks", "default_lora_targets", "load_model", "offline_hub"]
 
 # Attention query and value projections per model family (LoRA paper, Hu et al. 2021, §7.1).
 _LORA_TARGETS: dict[str, list[str]] = {
@@ -38,6 +38,23 @@ _LORA_TARGETS: dict[str, list[str]] = {
 
 def default_lora_targets(model_type: str) -> list[str] | None:
     return _LORA_TARGETS.get(model_type)
+
+
+def offline_hub() -> None:
+    """Tell Hugging Face libraries loaded from here on that no hub is reachable (local files only)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def count_blocks(path: str | Path) -> int:
+    """Number of transformer blocks of the model in ``path`` (``num_hidden_layers`` of its config)."""
+    raw = json.loads((Path(path) / "config.json").read_text())
+    if "num_hidden_layers" in raw:
+        return int(raw["num_hidden_layers"])
+    offline_hub()
+    from transformers import AutoConfig
+
+    return int(AutoConfig.from_pretrained(str(path), local_files_only=True).num_hidden_layers)
 
 
 @dataclass
@@ -65,6 +82,11 @@ class ModelBundle:
     def trainable_param_bytes(self) -> int:
         return sum(p.numel() * p.element_size() for p in self.trainable.values())
 
+    @property
+    def tensor_bytes(self) -> dict[str, int]:
+        """Bytes of each trainable tensor (what travels when only some of them are shared)."""
+        return {name: p.numel() * p.element_size() for name, p in self.trainable.items()}
+
     def state(self) -> dict[str, torch.Tensor]:
         """A detached copy of the trainable tensors."""
         return {name: p.detach().clone() for name, p in self.trainable.items()}
@@ -85,33 +107,40 @@ def _quiet_transformers() -> None:
 
 
 def load_model(path: str, num_labels: int, lora: LoraSpec, init_seed: int) -> ModelBundle:
-    """Load ``path`` as a sequence classifier with ``num_labels`` classes and attach LoRA.
+    """Load ``path`` (a local directory) as a sequence classifier with ``num_labels`` classes and attach LoRA.
 
-    The new head is initialised from ``init_seed``, so the same seed gives the same starting model.
+    The new head and the LoRA matrices are initialised from ``init_seed`` on a forked torch RNG, so the same
+    seed gives the same starting model and torch's global RNG is left as it was.
     """
+    offline_hub()
     from peft import LoraConfig, TaskType, get_peft_model
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     _quiet_transformers()
-    config = AutoConfig.from_pretrained(path)
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    config = AutoConfig.from_pretrained(path, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    torch.manual_seed(init_seed)
-    base = AutoModelForSequenceClassification.from_pretrained(
-        path, num_labels=num_labels, dtype=torch.float32, pad_token_id=tokenizer.pad_token_id
-    )
     targets = lora.target_modules or default_lora_targets(config.model_type)
     if targets is None:
         raise ValueError(f"no default LoRA targets for model_type {config.model_type!r}: set model.lora.target_modules")
-    peft_config = LoraConfig(
-        task_type=TaskType.SEQ_CLS,
-        r=lora.r,
-        lora_alpha=lora.alpha,  # type: ignore[arg-type]  # peft annotates int; floats work
-        lora_dropout=lora.dropout,
-        target_modules=targets,
-    )
-    model = get_peft_model(base, peft_config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(init_seed)
+        base = AutoModelForSequenceClassification.from_pretrained(
+            path,
+            num_labels=num_labels,
+            dtype=torch.float32,
+            pad_token_id=tokenizer.pad_token_id,
+            local_files_only=True,
+        )
+        peft_config = LoraConfig(
+            task_type=TaskType.SEQ_CLS,
+            r=lora.r,
+            lora_alpha=lora.alpha,  # type: ignore[arg-type]  # peft annotates int; floats work
+            lora_dropout=lora.dropout,
+            target_modules=targets,
+        )
+        model = get_peft_model(base, peft_config)
     blocks = find_blocks(model, config.num_hidden_layers)
     trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
     owner: dict[int, int] = {}

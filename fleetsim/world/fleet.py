@@ -1,9 +1,7 @@
-"""The fleet: devices, their lazily sampled availability, and the per-update conditions they draw.
+"""The fleet: devices, their availability state, and the per-update conditions they draw (no SimPy).
 
-Availability is an alternating renewal process with exponential online/offline periods (a common
-fit to device traces; FedScale and FLASH replay such on/off intervals). Periods are drawn lazily, only
-when a device's state is asked for past its next change, from a stream keyed by (device, period index),
-so 100k devices cost no processes and the state per device is three numbers.
+Availability is advanced lazily (:mod:`fleetsim.world.availability`): only when a device's state is asked
+for past its next change. Every change is reported to ``on_change`` (the simulation logs it).
 """
 
 from __future__ import annotations
@@ -13,9 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fleetsim.core.rng import Streams
+from fleetsim.core.updates import Conditions
 from fleetsim.spec.profiles import DeviceProfile
+from fleetsim.world.availability import first_period, period_length_s
+from fleetsim.world.conditions import draw_conditions
 
-__all__ = ["Conditions", "Device", "Fleet"]
+__all__ = ["Device", "Fleet"]
 
 
 @dataclass
@@ -32,16 +33,6 @@ class Device:
     @property
     def tier(self) -> str:
         return self.profile.tier
-
-
-@dataclass(frozen=True)
-class Conditions:
-    """Random conditions of one update on one device, drawn before it starts."""
-
-    downlink_mbps: float
-    uplink_mbps: float
-    straggler_factor: float  # multiplies compute time; lognormal with median 1
-    failure_fraction: float | None  # the update fails after this fraction of its planned time, or never
 
 
 class Fleet:
@@ -72,12 +63,7 @@ class Fleet:
         if avail is None:
             device.online, device.change_at_s = True, math.inf
             return
-        rng = self.streams.generator("availability", device.id, 0)
-        # Stationary start: online with probability on/(on+off); the residual of an exponential period
-        # is again exponential with the same mean (memorylessness).
-        device.online = bool(rng.random() < avail.mean_online_s / (avail.mean_online_s + avail.mean_offline_s))
-        mean = avail.mean_online_s if device.online else avail.mean_offline_s
-        device.change_at_s = float(rng.exponential(mean))
+        device.online, device.change_at_s = first_period(avail, self.streams.generator("availability", device.id, 0))
 
     def _advance(self, device: Device, now_s: float) -> None:
         avail = device.profile.availability
@@ -86,9 +72,8 @@ class Fleet:
             device.online = not device.online
             if self.on_change is not None:
                 self.on_change(device.change_at_s, device.id, device.online)
-            mean = avail.mean_online_s if device.online else avail.mean_offline_s
             rng = self.streams.generator("availability", device.id, device.period)
-            device.change_at_s += float(rng.exponential(mean))
+            device.change_at_s += period_length_s(avail, device.online, rng)
 
     def is_online(self, device: Device, now_s: float) -> bool:
         self._advance(device, now_s)
@@ -105,11 +90,4 @@ class Fleet:
 
     def conditions(self, device: Device, round_idx: int) -> Conditions:
         """Draw link speeds, straggler factor and failure point of ``device``'s update in ``round_idx``."""
-        rng = self.streams.generator("update-conditions", round_idx, device.id)
-        p = device.profile
-        down = p.downlink_mbps.sample(rng)
-        up = p.uplink_mbps.sample(rng)
-        straggler = float(math.exp(p.straggler_sigma * rng.standard_normal()))
-        fails = rng.random() < p.failure_prob_per_update
-        fraction = float(rng.random())
-        return Conditions(down, up, straggler, fraction if fails else None)
+        return draw_conditions(device.profile, self.streams.generator("update-conditions", round_idx, device.id))

@@ -1,9 +1,9 @@
 """Configurators: assign each selected device its :class:`~fleetsim.core.updates.TrainConfig` for a round.
 
-A configurator sees the devices selected for a round and returns one config per device; after the round
-it observes what happened (simulated times, outcomes, training losses, evaluation) so an online policy
-can learn. Bandit policies (DropPEFT) plug in here; the fixed configurator gives every device the
-scenario's configuration.
+A configurator sees the devices selected for a round (and which tensors travel) and returns one config per
+device; after the round it observes what happened (simulated times, outcomes, training losses, evaluation)
+so an online policy can learn. Whatever it learns across rounds is in ``state_dict``. The fixed
+configurator gives every device the same configuration.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import replace
 
-from fleetsim.core.dropout import DropoutConfig
-from fleetsim.core.feedback import RoundExtras, RoundFeedback
+from fleetsim.core.rounds import Assignment, RoundExtras, RoundFeedback
+from fleetsim.core.schedules import DropoutConfig
+from fleetsim.core.state import StateDict
 from fleetsim.core.updates import TrainConfig
 from fleetsim.world.fleet import Device
 
-__all__ = ["Configurator", "FixedConfigurator", "RoundExtras", "RoundFeedback", "with_dropout"]
+__all__ = ["Configurator", "FixedConfigurator", "with_dropout"]
 
 
 def with_dropout(base: TrainConfig, dropout: DropoutConfig, lr_scale: float = 1.0) -> TrainConfig:
@@ -27,19 +28,27 @@ def with_dropout(base: TrainConfig, dropout: DropoutConfig, lr_scale: float = 1.
 
 
 class Configurator(ABC):
-    """Maps (round, selected devices) to per-device training configs."""
+    """Maps (round, selected devices, shared tensors) to per-device training configs."""
 
     @abstractmethod
-    def assign(self, round_idx: int, devices: Sequence[Device]) -> dict[int, TrainConfig]:
-        """One config per device id in ``devices``."""
+    def assign(self, round_idx: int, devices: Sequence[Device], shared: frozenset[str] | None) -> Assignment:
+        """One config per device id in ``devices``; ``shared`` names the tensors that travel (None: all)."""
+
+    def can_train(self, device: Device) -> bool:
+        """Whether some configuration this configurator may assign fits ``device`` (default: yes)."""
+        return True
 
     def observe(self, feedback: RoundFeedback) -> RoundExtras:
         """Learn from a finished round; return what to record (default: nothing)."""
         return RoundExtras()
 
-    def probe_examples(self) -> int:
-        """How many of a device's examples to score before/after its update (for rewards); 0: none."""
-        return 0
+    def state_dict(self) -> StateDict:
+        """What the configurator carries across rounds (default: nothing)."""
+        return {}
+
+    def load_state_dict(self, state: StateDict) -> None:
+        """Restore :meth:`state_dict`'s output."""
+        return None
 
 
 class FixedConfigurator(Configurator):
@@ -48,5 +57,5 @@ class FixedConfigurator(Configurator):
     def __init__(self, config: TrainConfig):
         self.config = config
 
-    def assign(self, round_idx: int, devices: Sequence[Device]) -> dict[int, TrainConfig]:
-        return {d.id: self.config for d in devices}
+    def assign(self, round_idx: int, devices: Sequence[Device], shared: frozenset[str] | None) -> Assignment:
+        return Assignment({d.id: self.config for d in devices})

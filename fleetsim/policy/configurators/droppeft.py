@@ -7,78 +7,94 @@ Reconstruction (research/droppeft_reconstruction.md §1.2, [R]):
    any step can run — fits the device's usable memory. Infeasible arms are never assigned.
 2. The policy picks the round's arm a* among the arms feasible for at least one selected device.
 3. Straggler balance: the target time T* is the median, over the selected devices, of the expected update
-   time at a* (median link speeds, no straggler slow-down). Each device gets the smallest feasible ratio
-   whose expected time is within T*, or its fastest feasible arm if none is; slow devices drop more
-   blocks, so round times even out. With ``floor`` (the default) a* is the fleet's configuration and a
-   floor: only ratios ≥ a* are considered, so fast devices drop a* too (and save its compute and memory)
-   while slow ones drop more. Without ``floor`` a device fast enough at full depth trains at full depth
-   whatever a* is. Without balance every device gets a* (or its nearest feasible arm).
-4. After the round each device's reward (a registered reward function) updates the arm *it* used.
+   time at a* (median conditions: median link speeds, no straggler slow-down). Each device gets the
+   smallest feasible ratio whose expected time is within T*, or its fastest feasible arm if none is; slow
+   devices drop more blocks, so round times even out. With ``floor`` (the default) a* is the fleet's
+   configuration and a floor: only ratios ≥ a* are considered, so fast devices drop a* too (and save its
+   compute and memory) while slow ones drop more. Without ``floor`` a device fast enough at full depth
+   trains at full depth whatever a* is. Without balance every device gets a* (or its nearest feasible arm).
+4. After the round each device's reward (a registered reward) updates the arm *it* used; the arm travels
+   with the device's config.
 
-Expected times use the cost model: compute = local_steps · FLOPs(expected active blocks) / FLOP/s,
-transfer = bytes · 8 / median Mbit/s + latency, both ways.
+Expected times come from the one time model (:func:`fleetsim.costs.timing.phase_times`) with the cost
+model's FLOPs at the schedule's expected number of active blocks.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
+from pydantic import Field, ValidationInfo, field_validator
 
-from fleetsim.core.dropout import DropoutConfig, expected_active, max_active
 from fleetsim.core.evaluation import EvalResult
-from fleetsim.core.feedback import RoundExtras, RoundFeedback
+from fleetsim.core.rounds import Assignment, RoundExtras, RoundFeedback
+from fleetsim.core.schedules import DropoutConfig, ScheduleName, expected_active, max_active
+from fleetsim.core.state import StateDict
 from fleetsim.core.updates import TrainConfig
 from fleetsim.costs.cost_model import CostModel
-from fleetsim.policy.bandits import make_policy
+from fleetsim.costs.timing import phase_times
+from fleetsim.policy.bandits import POLICIES, PolicyName, make_policy
 from fleetsim.policy.configurators.base import Configurator, with_dropout
-from fleetsim.policy.rewards import REWARDS
+from fleetsim.policy.rewards import REWARDS, RewardName
+from fleetsim.spec.schema import Strict
+from fleetsim.world.conditions import median_conditions
 from fleetsim.world.fleet import Device
 
-__all__ = ["DropPEFTConfigurator"]
+__all__ = ["BanditOptions", "DropPEFTConfigurator"]
 
 
-def _median(dist: Any) -> float:
-    return float(getattr(dist, "median", getattr(dist, "value", 0.0)))
+class BanditOptions(Strict):
+    """Options of the bandit configurator (validated when the scenario loads)."""
+
+    arms: list[float] = Field(default_factory=lambda: [0.5, 0.67], min_length=1)
+    schedule: ScheduleName = "keep_ends"
+    ends: int = Field(1, ge=0)
+    policy: PolicyName = "sw_ucb"
+    policy_params: Any = Field(default_factory=dict, description="the policy's options (its Params)")
+    reward: RewardName = "loss_drop_per_s"
+    balance_stragglers: bool = True
+    floor: bool = Field(True, description="the policy's ratio is every device's minimum; stragglers drop more")
+    lr_scale: float = Field(1.0, gt=0.0, description="learning-rate multiplier while the ratio is above 0")
+    probe_examples: int = Field(16, ge=1)
+
+    @field_validator("arms")
+    @classmethod
+    def _ratios(cls, arms: list[float]) -> list[float]:
+        if any(not 0.0 <= a < 1.0 for a in arms):
+            raise ValueError(f"ratios in [0, 1), got {arms}")
+        return arms
+
+    @field_validator("policy_params")
+    @classmethod
+    def _typed_params(cls, value: Any, info: ValidationInfo) -> Strict:
+        """The chosen policy's ``Params`` (an unknown key lists the policy's parameters)."""
+        name = info.data.get("policy")
+        if name is None:  # the policy name itself was invalid; that error is reported
+            return Strict()
+        params = POLICIES[name].Params
+        if isinstance(value, params):
+            return value
+        if not isinstance(value, dict) or set(value) - set(params.model_fields):
+            raise ValueError(f"parameters of {name} ({', '.join(params.model_fields) or 'none'})")
+        return params.model_validate(value)
 
 
 class DropPEFTConfigurator(Configurator):
     """Per-device dropout ratios from a bandit, memory feasibility and straggler balance."""
 
-    def __init__(
-        self,
-        base: TrainConfig,
-        cost_model: CostModel,
-        arms: Sequence[float],
-        schedule: str,
-        ends: int,
-        policy: str,
-        policy_params: dict[str, Any],
-        reward: str,
-        balance_stragglers: bool,
-        probe_examples: int,
-        rng: np.random.Generator,
-        shared: frozenset[str] | None = None,
-        floor: bool = True,
-        lr_scale: float = 1.0,
-    ):
+    def __init__(self, base: TrainConfig, cost_model: CostModel, options: BanditOptions, rng: np.random.Generator):
         self.base = base
-        self.floor = floor
-        self.lr_scale = lr_scale
         self.cost_model = cost_model
-        self.arms = [DropoutConfig(ratio=a, schedule=schedule, ends=ends) for a in arms]
-        self.policy = make_policy(policy, len(self.arms), rng, policy_params)
-        self.reward_name = reward
-        self.reward_fn = REWARDS[reward]
-        self.balance = balance_stragglers
-        self._probe_examples = probe_examples
-        self.shared = shared
-        self.previous_eval: EvalResult | None = None
-        self.assigned: dict[int, int] = {}  # device id → arm index, for the round in flight
-        self.global_arm: int | None = None
-        self.target_s: float = math.nan
+        self.options = options
+        self.arms = [DropoutConfig(ratio=a, schedule=options.schedule, ends=options.ends) for a in options.arms]
+        self.policy = make_policy(options.policy, len(self.arms), rng, options.policy_params)
+        self.reward = REWARDS[options.reward]()
+        self.probe_examples = options.probe_examples if self.reward.needs_probe else 0
+        self.previous_eval: EvalResult | None = None  # the last evaluation seen (global rewards compare to it)
 
     # ------------------------------------------------------------------------------------------ costs
 
@@ -92,48 +108,53 @@ class DropPEFTConfigurator(Configurator):
         usable = device.profile.usable_memory_bytes
         return np.array([self.peak_memory_bytes(a) <= usable for a in range(len(self.arms))])
 
-    def expected_time_s(self, device: Device, arm: int) -> float:
-        cfg, n = self.arms[arm], self.cost_model.model_blocks
-        blocks = expected_active(cfg, n)
-        low, high = math.floor(blocks), math.ceil(blocks)
-        b, s = self.base.batch_size, self.base.seq_len
-        step_flops = float(self.cost_model.step(b, s, low).flops)
-        if high != low:
-            step_flops += (blocks - low) * (self.cost_model.step(b, s, high).flops - step_flops)
-        p = device.profile
-        sent = self.cost_model.sent_bytes(self.shared) * 8
-        transfer = sent / (_median(p.downlink_mbps) * 1e6) + sent / (_median(p.uplink_mbps) * 1e6)
-        return self.base.local_steps * step_flops / p.train_flops_per_s + transfer + 2 * p.link_latency_s
+    def can_train(self, device: Device) -> bool:
+        return bool(self.feasible(device).any())
+
+    def expected_time_s(self, device: Device, arm: int, shared: frozenset[str] | None) -> float:
+        """Expected update time under median conditions (the simulation's time model)."""
+        blocks = expected_active(self.arms[arm], self.cost_model.model_blocks)
+        flops = self.base.local_steps * self.cost_model.mean_step_flops(self.base.batch_size, self.base.seq_len, blocks)
+        sent = self.cost_model.sent_bytes(shared)
+        profile = device.profile
+        times = phase_times(profile, median_conditions(profile), flops=flops, download_bytes=sent, upload_bytes=sent)
+        return times.total_s
 
     # ------------------------------------------------------------------------------------- assignment
 
-    def assign(self, round_idx: int, devices: Sequence[Device]) -> dict[int, TrainConfig]:
+    def assign(self, round_idx: int, devices: Sequence[Device], shared: frozenset[str] | None) -> Assignment:
         masks = {d.id: self.feasible(d) for d in devices}
         any_feasible = np.any(np.stack(list(masks.values())), axis=0) if masks else np.zeros(len(self.arms), bool)
-        self.global_arm = self.policy.choose(any_feasible) if any_feasible.any() else len(self.arms) - 1
+        global_arm = self.policy.choose(any_feasible) if any_feasible.any() else len(self.arms) - 1
         ratios = np.array([a.ratio for a in self.arms])
         order = np.argsort(ratios)
         chosen: dict[int, int] = {}
-        if self.balance:
+        target_s = math.nan
+        if self.options.balance_stragglers:
             at_global = [
-                self.expected_time_s(d, self._nearest_feasible(masks[d.id], self.global_arm, order)) for d in devices
+                self.expected_time_s(d, self._nearest_feasible(masks[d.id], global_arm, order), shared) for d in devices
             ]
-            self.target_s = float(np.median(at_global)) if at_global else math.nan
-            lowest = ratios[self.global_arm] if self.floor else 0.0
+            target_s = float(np.median(at_global)) if at_global else math.nan
+            lowest = ratios[global_arm] if self.options.floor else 0.0
             for d in devices:
                 feasible = [a for a in order if masks[d.id][a]]
                 options = [a for a in feasible if ratios[a] >= lowest] or feasible[-1:]
                 if not options:
                     chosen[d.id] = int(order[-1])  # nothing fits: the strategy should not have selected it
                     continue
-                within = [a for a in options if self.expected_time_s(d, a) <= self.target_s * (1 + 1e-9)]
-                chosen[d.id] = int(within[0]) if within else int(min(options, key=lambda a: self.expected_time_s(d, a)))
+                times = {int(a): self.expected_time_s(d, a, shared) for a in options}
+                within = [a for a in options if times[int(a)] <= target_s * (1 + 1e-9)]
+                chosen[d.id] = int(within[0]) if within else int(min(options, key=lambda a: times[int(a)]))
         else:
-            self.target_s = math.nan
             for d in devices:
-                chosen[d.id] = self._nearest_feasible(masks[d.id], self.global_arm, order)
-        self.assigned = chosen
-        return {d_id: with_dropout(self.base, self.arms[a], self.lr_scale) for d_id, a in chosen.items()}
+                chosen[d.id] = self._nearest_feasible(masks[d.id], global_arm, order)
+        configs = {d_id: self._config(arm) for d_id, arm in chosen.items()}
+        columns: dict[str, object] = {"global_arm_ratio": self.arms[global_arm].ratio, "target_time_s": target_s}
+        return Assignment(configs, columns)
+
+    def _config(self, arm: int) -> TrainConfig:
+        config = with_dropout(self.base, self.arms[arm], self.options.lr_scale)
+        return replace(config, arm=arm, probe_examples=self.probe_examples)
 
     def _nearest_feasible(self, mask: np.ndarray, arm: int, order: np.ndarray) -> int:
         """``arm`` if feasible, else the next larger feasible ratio, else the largest feasible one."""
@@ -148,35 +169,47 @@ class DropPEFTConfigurator(Configurator):
 
     # ---------------------------------------------------------------------------------------- learning
 
-    def probe_examples(self) -> int:
-        return self._probe_examples if self.reward_name.startswith("loss_drop") else 0
-
     def observe(self, feedback: RoundFeedback) -> RoundExtras:
-        rewards = self.reward_fn(feedback, self.previous_eval)
+        rewards = self.reward(feedback, self.previous_eval)
         if feedback.evaluation is not None:
             self.previous_eval = feedback.evaluation
         columns: dict[int, dict[str, object]] = {}
         for rec in feedback.records:
-            arm = self.assigned.get(rec.device_id)
+            arm = feedback.plans[rec.device_id].config.arm
             reward = None if rewards is None else rewards.get(rec.device_id)
             if arm is not None and reward is not None:
                 self.policy.update(arm, reward)
             columns[rec.device_id] = {"arm": arm, "reward": math.nan if reward is None else reward}
-        state = self.policy.state()
-        table = [
+        summary = self.policy.summary()
+        table: list[dict[str, object]] = [
             {
                 "round": feedback.round_idx,
                 "arm": a,
                 "ratio": self.arms[a].ratio,
-                "pulls": state["pulls"][a],
-                "mean_reward": state["mean_reward"][a],
-                "score": state["score"][a],
+                "pulls": summary["pulls"][a],
+                "mean_reward": summary["mean_reward"][a],
+                "score": summary["score"][a],
             }
             for a in range(len(self.arms))
         ]
-        global_ratio = self.arms[self.global_arm].ratio if self.global_arm is not None else math.nan
-        return RoundExtras(
-            update_columns=columns,
-            round_columns={"global_arm_ratio": global_ratio, "target_time_s": self.target_s},
-            tables={"bandit": table},
+        return RoundExtras(update_columns=columns, tables={"bandit": table})
+
+    # ------------------------------------------------------------------------------------------- state
+
+    def state_dict(self) -> StateDict:
+        previous = self.previous_eval
+        evaluation = (
+            {}
+            if previous is None
+            else {"accuracy": previous.accuracy, "loss": previous.loss, "n_examples": previous.n_examples}
+        )
+        return {"policy": self.policy.state_dict(), "previous_eval": evaluation}
+
+    def load_state_dict(self, state: StateDict) -> None:
+        self.policy.load_state_dict(state["policy"])
+        previous = state["previous_eval"]
+        self.previous_eval = (
+            EvalResult(float(previous["accuracy"]), float(previous["loss"]), int(previous["n_examples"]))
+            if previous
+            else None
         )

@@ -1,43 +1,26 @@
 """Federated strategies, registered by name: ``strategy: {name: fedlora, options: {...}}``.
 
-Adding a strategy is one file with a ``@register_strategy`` class and one row in the parametrized test.
+Every module in this folder is imported with the package, so adding a strategy is one file with a
+``@STRATEGIES.register`` class (and one row in the strategies' parametrized test).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING
+import importlib
+import pkgutil
+from collections.abc import Mapping
+from typing import Any
 
-from fleetsim.core.errors import InputError
-from fleetsim.policy.strategies import droppeft as _droppeft  # noqa: F401  (registers)
-from fleetsim.policy.strategies import fedadapter as _fedadapter  # noqa: F401
-from fleetsim.policy.strategies import fedlora as _fedlora  # noqa: F401
-from fleetsim.policy.strategies import layerdrop as _layerdrop  # noqa: F401
-from fleetsim.policy.strategies import pld as _pld  # noqa: F401
-from fleetsim.policy.strategies.base import STRATEGIES, Strategy, StrategyContext, register_strategy
-from fleetsim.spec.schema import validate
+from fleetsim.policy.strategies.base import STRATEGIES, NoOptions, Strategy, StrategyContext
 
-if TYPE_CHECKING:
-    from fleetsim.spec.scenario import StrategySpec
+__all__ = ["STRATEGIES", "NoOptions", "Strategy", "StrategyContext", "make_strategy"]
 
-__all__ = [
-    "STRATEGIES",
-    "Strategy",
-    "StrategyContext",
-    "make_strategy",
-    "register_strategy",
-    "validate_strategy",
-]
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name != "base":
+        importlib.import_module(f"{__name__}.{_module.name}")
 
 
-def validate_strategy(spec: StrategySpec, file: str | Path) -> None:
-    """Check the strategy name and its options; raise :class:`InputError` naming ``strategy.*``."""
-    name, options = spec.name, spec.options
-    if name not in STRATEGIES:
-        raise InputError(file, "strategy.name", f"one of {', '.join(sorted(STRATEGIES))}", name)
-    validate(STRATEGIES[name].Options, options, file, prefix=("strategy", "options"))
-
-
-def make_strategy(name: str, options: dict[str, object], ctx: StrategyContext) -> Strategy:
+def make_strategy(name: str, options: Mapping[str, Any], ctx: StrategyContext) -> Strategy:
+    """Build the registered strategy ``name`` with its options validated."""
     cls = STRATEGIES[name]
-    return cls(ctx, cls.Options.model_validate(options))
+    return cls(ctx, cls.Options.model_validate(dict(options)))

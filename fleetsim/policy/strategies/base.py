@@ -1,30 +1,47 @@
-"""The strategy ABC: which devices train, with which config, and how their updates are combined.
+"""The strategy ABC: the round contract between the simulation and a federated method.
 
-Modelled on Flower's ``Strategy``: small, the round number first, delivered results passed in and lost
-updates known from the records. The default hooks give plain federated LoRA (uniform selection, one
-fixed config, FedAvg weighted by samples × the steps each block was trained).
+Modelled on Flower's ``Strategy``: a small ABC, the round number first, delivered results passed in and
+lost updates known from the records. For round r the simulation calls, in this order:
+
+1. ``select(r, available, k)`` — the devices that train;
+2. ``configure(r, devices)`` — an :class:`~fleetsim.core.rounds.Assignment`: one ``TrainConfig`` each;
+3. ``shared_names(r)`` — the trainable tensors that travel (their bytes are costed);
+4. ``start_state(device, global_state)`` — what each delivered update trains from;
+5. ``aggregate(r, global_state, results)`` — an :class:`~fleetsim.core.rounds.Aggregate`: the new global state;
+6. ``eval_state(global_state)`` / ``device_state(device, global_state)`` — the models evaluated;
+7. ``observe(feedback)`` — learn from the round; extra columns and tables.
+
+Hooks take what they need as arguments and return values; none stores a field for a later hook to read.
+What a strategy carries across rounds (and its configurator's and bandit's state) is in ``state_dict`` /
+``load_state_dict``. :class:`~fleetsim.policy.strategies.fedlora.FedLoRA` implements every hook (plain
+federated LoRA) and the other strategies override what they change.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING, ClassVar
 
 from fleetsim.core.evaluation import EvalResult
-from fleetsim.core.feedback import RoundExtras, RoundFeedback
+from fleetsim.core.registry import Registry
 from fleetsim.core.rng import Streams
+from fleetsim.core.rounds import Aggregate, Assignment, RoundExtras, RoundFeedback
+from fleetsim.core.schedules import DropoutConfig
+from fleetsim.core.state import StateDict
 from fleetsim.core.updates import TrainConfig, UpdateResult
 from fleetsim.costs.cost_model import CostModel
-from fleetsim.policy.aggregation import block_fedavg
-from fleetsim.policy.configurators.base import Configurator, FixedConfigurator
+from fleetsim.policy.configurators.base import Configurator
 from fleetsim.spec.schema import Strict
-from fleetsim.world.fleet import Device, Fleet
+from fleetsim.world.fleet import Device
 
-__all__ = ["STRATEGIES", "NoOptions", "Strategy", "StrategyContext", "register_strategy"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["STRATEGIES", "NoOptions", "Strategy", "StrategyContext"]
+
+Tensors = dict[str, "torch.Tensor"]
 
 
 class NoOptions(Strict):
@@ -33,80 +50,81 @@ class NoOptions(Strict):
 
 @dataclass(frozen=True)
 class StrategyContext:
-    """What a strategy may use to decide: the scenario's base config, the fleet, costs and random streams."""
+    """What a strategy may use to decide: the scenario's base config, costs, random streams, the model's blocks."""
 
     base_config: TrainConfig
-    fleet: Fleet
     cost_model: CostModel
     streams: Streams
     block_of: dict[str, int | None]  # trainable tensor name → block index (None: head)
     n_blocks: int
-    evaluate: Callable[[dict[str, torch.Tensor]], EvalResult] | None = None  # for strategies that run trials
+    evaluate: Callable[[Tensors], EvalResult] | None = None  # for strategies that run trials
 
 
-STRATEGIES: dict[str, type[Strategy]] = {}
+class Strategy(ABC):
+    """A federated method; see the module docstring for the order of the hooks."""
 
-
-def register_strategy(cls: type[Strategy]) -> type[Strategy]:
-    """Class decorator: make ``cls`` selectable by its ``name``."""
-    STRATEGIES[cls.name] = cls
-    return cls
-
-
-class Strategy:
-    """Federated LoRA by default; subclasses override the hooks they change."""
-
-    name: ClassVar[str] = "base"
+    name: ClassVar[str]
     Options: ClassVar[type[Strict]] = NoOptions
 
     def __init__(self, ctx: StrategyContext, options: Strict):
         self.ctx = ctx
         self.options = options
-        self.configurator: Configurator = self.make_configurator()
+        self.configurator = self.make_configurator(ctx, options)
 
-    def make_configurator(self) -> Configurator:
-        return FixedConfigurator(self.ctx.base_config)
+    @classmethod
+    @abstractmethod
+    def make_configurator(cls, ctx: StrategyContext, options: Strict) -> Configurator:
+        """The configurator of a strategy built with ``ctx`` and ``options`` (from its arguments alone)."""
 
+    @classmethod
+    def dropout_options(cls, options: Strict) -> dict[str, DropoutConfig]:
+        """The dropout configurations ``options`` can assign, by the option that sets each (checked against
+        the model's number of blocks when the scenario loads)."""
+        return {}
+
+    @abstractmethod
     def select(self, round_idx: int, available: Sequence[Device], k: int) -> list[Device]:
-        """``k`` devices drawn uniformly without replacement from ``available`` (id order kept)."""
-        rng: np.random.Generator = self.ctx.streams.generator("selection", round_idx)
-        if len(available) <= k:
-            return list(available)
-        picked = np.sort(rng.choice(len(available), size=k, replace=False))
-        return [available[i] for i in picked]
+        """At most ``k`` of the ``available`` devices, in id order."""
 
-    def configure(self, round_idx: int, devices: Sequence[Device]) -> dict[int, TrainConfig]:
-        return self.configurator.assign(round_idx, devices)
+    @abstractmethod
+    def configure(self, round_idx: int, devices: Sequence[Device]) -> Assignment:
+        """A training configuration for every device in ``devices``."""
 
-    def aggregate(
-        self, round_idx: int, global_state: dict[str, torch.Tensor], results: Sequence[UpdateResult]
-    ) -> dict[str, torch.Tensor]:
-        if not results:
-            return global_state
-        return block_fedavg(global_state, results, self.ctx.block_of)
+    @abstractmethod
+    def shared_names(self, round_idx: int) -> frozenset[str] | None:
+        """Names of the trainable tensors exchanged with the server in ``round_idx`` (None: all of them)."""
 
-    def observe(self, feedback: RoundFeedback) -> RoundExtras:
-        return self.configurator.observe(feedback)
-
-    # Personalization hooks (PTLS overrides them): which tensors travel and what each device starts from.
-
-    def shared_names(self) -> frozenset[str] | None:
-        """Names of the trainable tensors exchanged with the server (None: all of them)."""
-        return None
-
-    def start_state(
-        self, round_idx: int, device_id: int, global_state: dict[str, torch.Tensor]
-    ) -> dict[str, torch.Tensor]:
+    @abstractmethod
+    def start_state(self, device_id: int, global_state: Tensors) -> Tensors:
         """The state a device starts its update from."""
-        return global_state
 
-    def device_state(self, device_id: int, global_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The model a device would use for inference now (personalized accuracy)."""
-        return global_state
+    @abstractmethod
+    def aggregate(self, round_idx: int, global_state: Tensors, results: Sequence[UpdateResult]) -> Aggregate:
+        """Combine the delivered updates into the next global state."""
 
-    def eval_state(self, global_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    @abstractmethod
+    def eval_state(self, global_state: Tensors) -> Tensors:
         """The model whose accuracy is reported as the global accuracy."""
-        return global_state
+
+    @abstractmethod
+    def device_state(self, device_id: int, global_state: Tensors) -> Tensors:
+        """The model a device would use for inference now (personalized accuracy)."""
+
+    @abstractmethod
+    def observe(self, feedback: RoundFeedback) -> RoundExtras:
+        """Learn from a finished round; return what to add to the tables."""
+
+    @abstractmethod
+    def state_dict(self) -> StateDict:
+        """Everything the strategy carries across rounds (plain tensors, arrays and numbers)."""
+
+    @abstractmethod
+    def load_state_dict(self, state: StateDict) -> None:
+        """Restore :meth:`state_dict`'s output into a strategy built with the same context and options."""
 
     def close(self) -> None:
         """Release resources (personal-state stores)."""
+        return None
+
+
+STRATEGIES: Registry[type[Strategy]] = Registry("strategy")

@@ -8,7 +8,7 @@ rounds a trial round splits the selected devices into a *shallow* group (current
 (depth + 1); each group's updates are aggregated separately, both candidates are evaluated, and the better
 one (the shallow one on a tie) becomes the global model and sets the depth. Not modelled: FedAdapter's
 cross-round cache of lower-block activations (which would also save their forward FLOPs) and its "wide"
-group (adapter width; LoRA rank is fixed here).
+group (adapter width; LoRA rank is fixed here). State across rounds: the current depth.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-import torch
 from pydantic import Field
 
-from fleetsim.core.feedback import RoundExtras, RoundFeedback
-from fleetsim.core.updates import TrainConfig, UpdateResult
+from fleetsim.core.rounds import Aggregate, Assignment
+from fleetsim.core.state import StateDict
+from fleetsim.core.updates import UpdateResult
 from fleetsim.policy.aggregation import block_fedavg
-from fleetsim.policy.strategies.base import Strategy, StrategyContext, register_strategy
+from fleetsim.policy.strategies.base import STRATEGIES, StrategyContext, Tensors
+from fleetsim.policy.strategies.fedlora import FedLoRA
 from fleetsim.spec.schema import Strict
 from fleetsim.world.fleet import Device
 
@@ -33,58 +34,49 @@ class FedAdapterOptions(Strict):
     trial_every: int = Field(4, ge=2, description="every this many rounds, a shallow-vs-deep trial round")
 
 
-@register_strategy
-class FedAdapter(Strategy):
+@STRATEGIES.register
+class FedAdapter(FedLoRA):
     name = "fedadapter"
     Options = FedAdapterOptions
 
     def __init__(self, ctx: StrategyContext, options: Strict):
+        super().__init__(ctx, options)
         assert isinstance(options, FedAdapterOptions)
         self.opts = options
         self.max_depth = min(options.max_depth or ctx.n_blocks, ctx.n_blocks)
-        self.depth = min(options.start_depth, self.max_depth)
-        self.trial_result: dict[str, object] = {}
-        super().__init__(ctx, options)
+        self.depth = min(options.start_depth, self.max_depth)  # state: blocks trained, from the top
 
     def is_trial(self, round_idx: int) -> bool:
         return (round_idx + 1) % self.opts.trial_every == 0 and self.depth < self.max_depth
 
-    def configure(self, round_idx: int, devices: Sequence[Device]) -> dict[int, TrainConfig]:
-        self._round = round_idx
+    def configure(self, round_idx: int, devices: Sequence[Device]) -> Assignment:
         base = self.ctx.base_config
         if not self.is_trial(round_idx):
-            return {d.id: replace(base, trainable_depth=self.depth) for d in devices}
-        return {d.id: replace(base, trainable_depth=self.depth + (i % 2)) for i, d in enumerate(devices)}
+            return Assignment({d.id: replace(base, trainable_depth=self.depth) for d in devices})
+        return Assignment({d.id: replace(base, trainable_depth=self.depth + (i % 2)) for i, d in enumerate(devices)})
 
-    def shared_names(self) -> frozenset[str] | None:
-        depth = self.depth + (1 if self.is_trial(getattr(self, "_round", 0)) else 0)
+    def shared_names(self, round_idx: int) -> frozenset[str] | None:
+        depth = self.depth + (1 if self.is_trial(round_idx) else 0)
         lowest = self.ctx.n_blocks - depth
         return frozenset(n for n, b in self.ctx.block_of.items() if b is None or b >= lowest)
 
-    def aggregate(
-        self, round_idx: int, global_state: dict[str, torch.Tensor], results: Sequence[UpdateResult]
-    ) -> dict[str, torch.Tensor]:
-        self.trial_result = {}
-        if not results:
-            return global_state
+    def aggregate(self, round_idx: int, global_state: Tensors, results: Sequence[UpdateResult]) -> Aggregate:
+        """FedAvg; in a trial round, each depth's group separately, keeping the better candidate."""
         groups: dict[int, list[UpdateResult]] = {}
         for r in results:
             groups.setdefault(r.plan.config.trainable_depth or self.depth, []).append(r)
-        if len(groups) == 1 or self.ctx.evaluate is None:
-            merged = block_fedavg(global_state, results, self.ctx.block_of)
-            return merged
+        if len(groups) < 2 or self.ctx.evaluate is None:
+            merged = block_fedavg(global_state, results, self.ctx.block_of) if results else global_state
+            return Aggregate(merged, {"trainable_depth": self.depth, "trial": ""})
         candidates = {d: block_fedavg(global_state, rs, self.ctx.block_of) for d, rs in sorted(groups.items())}
         scores = {d: self.ctx.evaluate(state).accuracy for d, state in candidates.items()}
-        best = max(sorted(scores), key=lambda d: (scores[d], -d))  # ties: the shallower
-        self.trial_result = {
-            "trial_depths": str(sorted(scores)),
-            "trial_accuracies": str([round(scores[d], 4) for d in sorted(scores)]),
-        }
-        self.depth = best
-        return candidates[best]
+        self.depth = max(sorted(scores), key=lambda d: (scores[d], -d))  # ties: the shallower
+        trial = str([round(scores[d], 4) for d in sorted(scores)])
+        return Aggregate(candidates[self.depth], {"trainable_depth": self.depth, "trial": trial})
 
-    def observe(self, feedback: RoundFeedback) -> RoundExtras:
-        extras = super().observe(feedback)
-        extras.round_columns["trainable_depth"] = self.depth
-        extras.round_columns["trial"] = str(self.trial_result.get("trial_accuracies", "")) or ""
-        return extras
+    def state_dict(self) -> StateDict:
+        return {**super().state_dict(), "depth": self.depth}
+
+    def load_state_dict(self, state: StateDict) -> None:
+        super().load_state_dict(state)
+        self.depth = int(state["depth"])

@@ -1,12 +1,68 @@
-"""``fedlora``: vanilla federated LoRA — every device trains all blocks; FedAvg over LoRA and head."""
+"""``fedlora``: vanilla federated LoRA — every device trains all blocks; FedAvg over LoRA and head.
+
+:class:`FedLoRA` implements every hook of the round contract and is the base the other strategies
+override: uniform selection of the devices the configurator can train, the configurator's configs,
+every tensor shared, per-block FedAvg weighted by samples × the steps each block was trained.
+"""
 
 from __future__ import annotations
 
-from fleetsim.policy.strategies.base import Strategy, register_strategy
+from collections.abc import Sequence
+
+from fleetsim.core.rounds import Aggregate, Assignment, RoundExtras, RoundFeedback
+from fleetsim.core.state import StateDict
+from fleetsim.core.updates import UpdateResult
+from fleetsim.policy.aggregation import block_fedavg
+from fleetsim.policy.configurators.base import Configurator, FixedConfigurator
+from fleetsim.policy.selection import uniform_sample
+from fleetsim.policy.strategies.base import STRATEGIES, Strategy, StrategyContext, Tensors
+from fleetsim.spec.schema import Strict
+from fleetsim.world.fleet import Device
+
+__all__ = ["FedLoRA"]
 
 
-@register_strategy
+@STRATEGIES.register
 class FedLoRA(Strategy):
-    """Uniform selection, the scenario's config for every device, sample-weighted FedAvg."""
+    """Uniform selection, the scenario's config for every device, sample-weighted per-block FedAvg."""
 
     name = "fedlora"
+
+    @classmethod
+    def make_configurator(cls, ctx: StrategyContext, options: Strict) -> Configurator:
+        return FixedConfigurator(ctx.base_config)
+
+    def select(self, round_idx: int, available: Sequence[Device], k: int) -> list[Device]:
+        """``k`` devices drawn uniformly without replacement among the available ones the configurator can
+        train (id order kept)."""
+        candidates = [d for d in available if self.configurator.can_train(d)]
+        return uniform_sample(candidates, k, self.ctx.streams.generator("selection", round_idx))
+
+    def configure(self, round_idx: int, devices: Sequence[Device]) -> Assignment:
+        return self.configurator.assign(round_idx, devices, self.shared_names(round_idx))
+
+    def shared_names(self, round_idx: int) -> frozenset[str] | None:
+        return None
+
+    def start_state(self, device_id: int, global_state: Tensors) -> Tensors:
+        return global_state
+
+    def aggregate(self, round_idx: int, global_state: Tensors, results: Sequence[UpdateResult]) -> Aggregate:
+        if not results:
+            return Aggregate(global_state)
+        return Aggregate(block_fedavg(global_state, results, self.ctx.block_of))
+
+    def eval_state(self, global_state: Tensors) -> Tensors:
+        return global_state
+
+    def device_state(self, device_id: int, global_state: Tensors) -> Tensors:
+        return global_state
+
+    def observe(self, feedback: RoundFeedback) -> RoundExtras:
+        return self.configurator.observe(feedback)
+
+    def state_dict(self) -> StateDict:
+        return {"configurator": self.configurator.state_dict()}
+
+    def load_state_dict(self, state: StateDict) -> None:
+        self.configurator.load_state_dict(state["configurator"])

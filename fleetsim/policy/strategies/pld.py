@@ -1,7 +1,8 @@
 """``pld``: Progressive Layer Dropping (Zhang & He, NeurIPS 2020) as a federated baseline.
 
-The keep ratio decays over rounds from 1 towards θ̄, deeper blocks dropped more (see :mod:`fleetsim.core.dropout`);
-every device follows the same schedule.
+The keep ratio decays over rounds from 1 towards θ̄, deeper blocks dropped more (the ``pld`` schedule of
+:mod:`fleetsim.core.schedules`); every device follows the same schedule. A ratio the model's depth cannot
+reach is rejected when the scenario loads.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from dataclasses import replace
 
 from pydantic import Field
 
-from fleetsim.core.dropout import DropoutConfig
+from fleetsim.core.schedules import DropoutConfig
 from fleetsim.policy.configurators.base import Configurator, FixedConfigurator
-from fleetsim.policy.strategies.base import Strategy, register_strategy
+from fleetsim.policy.strategies.base import STRATEGIES, StrategyContext
+from fleetsim.policy.strategies.fedlora import FedLoRA
 from fleetsim.spec.schema import Strict
 
 
@@ -21,16 +23,16 @@ class PLDOptions(Strict):
     gamma: float = Field(0.1, gt=0.0, description="decay rate of θ per round")
 
 
-@register_strategy
-class PLD(Strategy):
+@STRATEGIES.register
+class PLD(FedLoRA):
     name = "pld"
     Options = PLDOptions
 
-    def make_configurator(self) -> Configurator:
-        o = self.options
-        assert isinstance(o, PLDOptions)
-        limit = (self.ctx.n_blocks + 1) / (2 * self.ctx.n_blocks)
-        if o.ratio > limit:
-            raise ValueError(f"pld ratio {o.ratio} above the reachable {limit:.3f} for {self.ctx.n_blocks} blocks")
-        dropout = DropoutConfig(ratio=o.ratio, schedule="pld", pld_gamma=o.gamma)
-        return FixedConfigurator(replace(self.ctx.base_config, dropout=dropout))
+    @classmethod
+    def dropout_options(cls, options: Strict) -> dict[str, DropoutConfig]:
+        assert isinstance(options, PLDOptions)
+        return {"ratio": DropoutConfig(ratio=options.ratio, schedule="pld", pld_gamma=options.gamma)}
+
+    @classmethod
+    def make_configurator(cls, ctx: StrategyContext, options: Strict) -> Configurator:
+        return FixedConfigurator(replace(ctx.base_config, dropout=cls.dropout_options(options)["ratio"]))

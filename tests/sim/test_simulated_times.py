@@ -1,4 +1,5 @@
-"""Simulated times on a tiny deterministic fleet equal hand-computed values exactly."""
+"""End to end with the real model: simulated times on a tiny deterministic fleet equal hand-computed values
+from the counted FLOPs and the bytes of the real LoRA tensors, exactly; real peak memory decides oom."""
 
 from __future__ import annotations
 
@@ -45,18 +46,6 @@ def test_energy_is_power_times_busy_time(write_scenario, run):
         train_w, radio_w = (10.0, 1.0) if row.profile == "det_fast" else (3.0, 1.5)
         expected = train_w * row.compute_s + radio_w * (row.download_s + row.upload_s)
         assert math.isclose(row.energy_j, expected, rel_tol=1e-12)
-
-
-def test_deadline_cuts_slow_devices_and_ends_the_round_exactly_at_the_deadline(write_scenario, run):
-    _, frames = run(write_scenario({"rounds": {"deadline_s": 2.0}, "stop": {"max_rounds": 1}}))
-    updates, rounds = frames["updates"], frames["rounds"]
-    slow = updates[updates.profile == "det_slow"]
-    fast = updates[updates.profile == "det_fast"]
-    assert (slow.outcome == "deadline").all() and (~slow.trained).all()
-    assert (fast.outcome == "delivered").all() and fast.trained.all()
-    assert rounds.end_s.tolist() == [2.0]
-    assert (slow.end_s == 2.0).all() and (slow.failed_phase == "upload").all()
-    assert rounds.lost_deadline.tolist() == [2]
 
 
 def test_update_that_does_not_fit_in_memory_fails_oom_after_download(write_scenario, run):

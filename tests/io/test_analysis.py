@@ -39,10 +39,16 @@ def test_notebooks_are_stored_without_outputs():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_top_to_bottom(path, two_runs, monkeypatch):
+def test_notebook_runs_top_to_bottom_and_every_plot_renders_inline(path, two_runs, monkeypatch):
     monkeypatch.setenv("FLEETSIM_RUN_DIR", str(two_runs[1]))
+    monkeypatch.delenv("MPLBACKEND", raising=False)
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    plotting = [c for c in nb.cells if c.cell_type == "code" and "report.plot_" in c.source]
+    assert plotting, "every analysis notebook plots"
+    for cell in plotting:
+        images = [o for o in cell.outputs if "image/png" in o.get("data", {})]
+        assert images, f"{path.name}: no image/png output from {cell.source.splitlines()[0]!r}"
 
 
 def test_report_writes_every_figure(two_runs, tmp_path, capsys):

@@ -39,6 +39,51 @@ CASES = {
         {"rounds": {"clients_per_round": 9}},
         "rounds.clients_per_round: expected at most the fleet size (4), got 9",
     ),
+    "unknown optimizer": (
+        {"training": {"optimizer": {"name": "adam"}}},
+        "training.optimizer.name: expected one of adamw, sgd, got 'adam'",
+    ),
+    "unknown executor": ({"executor": {"kind": "ray"}}, "executor.kind: expected one of inline, got 'ray'"),
+    "unknown proxy": (
+        {"cost_model": {"arch": "gpt-5"}},
+        "cost_model.arch: expected one of llama-2-13b, llama-2-7b, roberta-base, roberta-large, smollm2-135m, got",
+    ),
+    "unknown strategy option": (
+        {"strategy": {"name": "layerdrop", "options": {"ratoi": 0.5}}},
+        "strategy.options.ratoi: expected one of the known keys (ratio, schedule, ends, cap, lr_scale, anneal_rounds)",
+    ),
+    "unknown schedule": (
+        {"strategy": {"name": "layerdrop", "options": {"schedule": "sideways"}}},
+        "strategy.options.schedule: expected one of depth, exact_k, keep_ends, pld, uniform, got 'sideways'",
+    ),
+    "unknown policy": (
+        {"strategy": {"name": "droppeft", "options": {"policy": "ucb2"}}},
+        "strategy.options.policy: expected one of discounted_ucb, epsilon_greedy, sw_ucb, thompson, ucb1, got 'ucb2'",
+    ),
+    "unknown policy parameter": (
+        {"strategy": {"name": "droppeft", "options": {"policy": "sw_ucb", "policy_params": {"windw": 5}}}},
+        "strategy.options.policy_params: expected parameters of sw_ucb (c, window), got {'windw': 5}",
+    ),
+    "bad policy parameter": (
+        {"strategy": {"name": "droppeft", "options": {"policy_params": {"window": 0}}}},
+        "strategy.options.policy_params.window: expected greater than or equal to 1, got 0",
+    ),
+    "unknown reward": (
+        {"strategy": {"name": "droppeft", "options": {"reward": "speed"}}},
+        "strategy.options.reward: expected one of accuracy_gain_per_s, global_loss_drop_per_s, loss_drop_per_round_s",
+    ),
+    "pld ratio out of reach": (
+        {"strategy": {"name": "pld", "options": {"ratio": 0.6}}},
+        "strategy.options.ratio: expected at most 0.583 for pld on 6 blocks ((L+1)/2L), got 0.6",
+    ),
+    "depth ratio above its cap": (
+        {"strategy": {"name": "layerdrop", "options": {"schedule": "depth", "ratio": 0.5, "cap": 0.4}}},
+        "strategy.options.ratio: expected a ratio below the depth schedule's cap (0.4), got 0.5",
+    ),
+    "arm out of range": (
+        {"strategy": {"name": "droppeft", "options": {"arms": [0.5, 1.2]}}},
+        "strategy.options.arms: expected ratios in [0, 1), got [0.5, 1.2]",
+    ),
 }
 
 

@@ -1,0 +1,96 @@
+"""``summary.json``: a run's headline numbers (simulated time to target, accuracies, totals), its host
+times and the versions that produced it."""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+from typing import Any
+
+import pandas as pd
+import torch
+
+from fleetsim import __version__
+from fleetsim.app.loading import LoadedScenario
+from fleetsim.core.updates import Outcome, TrainConfig
+from fleetsim.costs.cost_model import CostModel
+from fleetsim.sim.state import SimulationState
+
+__all__ = ["run_summary"]
+
+
+def _versions() -> dict[str, str]:
+    out = {"fleetsim": __version__, "python": platform.python_version()}
+    for pkg in ("torch", "transformers", "peft", "simpy", "numpy", "pandas"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "missing"
+    return out
+
+
+def run_summary(
+    loaded: LoadedScenario,
+    state: SimulationState,
+    frames: dict[str, pd.DataFrame],
+    cost_model: CostModel,
+    base: TrainConfig,
+    *,
+    majority_accuracy: float,
+    initial_accuracy: float,
+    eval_examples: int,
+    setup_s: float,
+) -> dict[str, Any]:
+    """The summary of a finished simulation (``host_time_s.total`` and ``label`` are added by the runner)."""
+    rounds, updates = frames["rounds"], frames["updates"]
+    sc = loaded.scenario
+    lost: dict[str, int] = {}
+    delivered = 0
+    if len(updates):
+        is_delivered = updates.outcome == Outcome.DELIVERED
+        lost = {str(k): int(v) for k, v in updates[~is_delivered].outcome.value_counts().items()}
+        delivered = int(is_delivered.sum())
+    step = cost_model.step(base.batch_size, base.seq_len)
+    return {
+        "scenario": sc.name,
+        "scenario_file": str(loaded.path),
+        "seed": sc.seed,
+        "strategy": sc.strategy.name,
+        "model": sc.model.id,
+        "dataset": sc.dataset.id,
+        "fleet_size": sc.fleet_size,
+        "rounds": len(rounds),
+        "stop_reason": state.stop_reason,
+        "sim_time_s": float(rounds.end_s.iloc[-1]) if len(rounds) else 0.0,
+        "target_accuracy": sc.stop.target_accuracy,
+        "time_to_target_s": state.time_to_target_s,
+        "round_to_target": state.round_to_target,
+        "initial_accuracy": initial_accuracy,
+        "final_accuracy": state.last_eval.accuracy if state.last_eval else None,
+        "personalized_accuracy": state.last_personalized,
+        "final_eval_loss": state.last_eval.loss if state.last_eval else None,
+        "best_accuracy": max((a for _, a in state.history), default=None),
+        "majority_class_accuracy": majority_accuracy,
+        "eval_examples": eval_examples,
+        "updates_selected": len(updates),
+        "updates_delivered": delivered,
+        "updates_lost": lost,
+        "device_energy_j": float(updates.energy_j.sum()) if len(updates) else 0.0,
+        "bytes_down": int(updates.bytes_down.sum()) if len(updates) else 0,
+        "bytes_up": int(updates.bytes_up.sum()) if len(updates) else 0,
+        "cost_model": {
+            **cost_model.describe(),
+            "flops_per_step_full_depth": step.flops,
+            "activation_bytes_per_step_full_depth": step.activation_bytes,
+            "trainable_bytes": cost_model.counter.trainable_bytes,
+            "frozen_bytes": cost_model.counter.frozen_bytes,
+        },
+        "host_time_s": {
+            "setup": setup_s,
+            "training": state.host_train_s,
+            "evaluation": state.host_eval_s,
+            "per_delivered_update": state.host_train_s / delivered if delivered else None,
+        },
+        "host": {"cpus": torch.get_num_threads(), "machine": platform.machine()},
+        "versions": _versions(),
+    }

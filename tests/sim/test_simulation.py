@@ -1,0 +1,159 @@
+"""The simulation with a stub trainer (no model, milliseconds): exact simulated times, losses with their
+reasons and phases, waiting for devices, stopping at the target."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from conftest import DETERMINISTIC, FIXTURE_PROFILES, deep_update, stub_cost_model
+
+from fleetsim.core.evaluation import EvalResult
+from fleetsim.core.rng import Streams
+from fleetsim.core.updates import UpdatePlan, UpdateResult
+from fleetsim.io.recorder import Recorder
+from fleetsim.policy.strategies import StrategyContext, make_strategy
+from fleetsim.sim.simulation import Simulation
+from fleetsim.spec.profiles import load_profile
+from fleetsim.spec.scenario import Scenario
+from fleetsim.train.executors import Executor
+
+BLOCK_OF: dict[str, int | None] = {**{f"b{i}": i for i in range(6)}, "head": None}
+STEP_FLOPS = 7 * 10**9  # the stub counter's step with all 6 blocks: (6 + 1) · 1e9
+TRANSFER_BYTES = 4 * 10**5  # the stub counter's trainable bytes
+
+
+class StubExecutor(Executor):
+    """Training without a model: every update returns its start state; records what it was asked to train."""
+
+    def __init__(self) -> None:
+        self.trained: list[tuple[int, int]] = []
+
+    def run(self, plans: Sequence[UpdatePlan], states: Sequence[dict[str, torch.Tensor]]) -> list[UpdateResult]:
+        self.trained.extend((p.round_idx, p.device_id) for p in plans)
+        return [UpdateResult(p, dict(s), 1.0, 0.5, 0.7, 2.0, 1.0) for p, s in zip(plans, states, strict=True)]
+
+
+class ScriptedEvaluator:
+    """Accuracy 0.5 at the first evaluation, +0.1 at each next one."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def evaluate(self, state: dict[str, torch.Tensor]) -> EvalResult:
+        self.calls += 1
+        return EvalResult(0.4 + 0.1 * self.calls, 1.0, 100)
+
+    def evaluate_local(self, state: dict[str, torch.Tensor], device_id: int) -> EvalResult:
+        return EvalResult(0.5, 1.0, 10)
+
+
+def simulate(fleet: dict[str, int], changes: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run a deterministic scenario on a fleet of fixture profiles with the stub trainer; return its tables."""
+    raw = deep_update(DETERMINISTIC, changes or {})
+    raw["fleet"] = [{"profile": p, "count": n} for p, n in fleet.items()]
+    scenario = Scenario.model_validate(raw)
+    streams = Streams(scenario.seed)
+    cost_model = stub_cost_model(6)
+    base = _base(scenario)
+    ctx = StrategyContext(base, cost_model, streams, BLOCK_OF, 6)
+    strat = make_strategy(scenario.strategy.name, scenario.strategy.options, ctx)
+    executor, recorder = StubExecutor(), Recorder()
+    sim = Simulation(
+        scenario=scenario,
+        composition=[(p, load_profile(FIXTURE_PROFILES / f"{p}.yaml"), n) for p, n in fleet.items()],
+        shards=[np.arange(20)] * sum(fleet.values()),
+        strategy=strat,
+        cost_model=cost_model,
+        executor=executor,
+        evaluator=ScriptedEvaluator(),
+        streams=streams,
+        recorder=recorder,
+        initial_state={n: torch.zeros(2) for n in BLOCK_OF},
+    )
+    state = sim.run()
+    strat.close()
+    return {**recorder.frames(), "state": state, "trained": executor.trained}
+
+
+def _base(scenario: Scenario):
+    from fleetsim.core.updates import TrainConfig
+
+    t = scenario.training
+    return TrainConfig(t.local_steps, t.batch_size, t.seq_len, t.optimizer.lr, t.optimizer.name)
+
+
+def _phases(flops_per_s: float, down_mbps: float, up_mbps: float, latency_s: float) -> tuple[float, float, float]:
+    return (
+        TRANSFER_BYTES * 8 / (down_mbps * 1e6) + latency_s,
+        2 * STEP_FLOPS / flops_per_s,  # 2 local steps
+        TRANSFER_BYTES * 8 / (up_mbps * 1e6) + latency_s,
+    )
+
+
+FAST = _phases(1e11, 10.0, 5.0, 0.0)  # det_fast: 0.32 + 0.14 + 0.64 s
+SLOW = _phases(1e10, 2.0, 1.0, 0.5)  # det_slow: 2.1 + 1.4 + 3.7 s
+
+
+def test_round_ends_when_the_slowest_device_reports_at_exactly_the_summed_phases():
+    out = simulate({"det_fast": 2, "det_slow": 2})
+    updates, rounds = out["updates"], out["rounds"]
+    assert (updates.outcome == "delivered").all() and (updates.flops == 2 * STEP_FLOPS).all()
+    for row in updates.itertuples():
+        expected = FAST if row.profile == "det_fast" else SLOW
+        assert (row.download_s, row.compute_s, row.upload_s) == expected
+        assert row.end_s == ((row.start_s + expected[0]) + expected[1]) + expected[2]
+    first_end = ((0.0 + SLOW[0]) + SLOW[1]) + SLOW[2]
+    assert rounds.start_s.tolist() == [0.0, first_end]
+    assert rounds.end_s.tolist() == [first_end, ((first_end + SLOW[0]) + SLOW[1]) + SLOW[2]]
+    assert first_end == pytest.approx(2.1 + 1.4 + 3.7)
+    assert sorted(out["trained"]) == sorted((r, d) for r in (0, 1) for d in range(4))
+
+
+def test_deadline_cuts_slow_devices_exactly_at_the_deadline_mid_upload():
+    out = simulate({"det_fast": 2, "det_slow": 2}, {"rounds": {"deadline_s": 4.0}, "stop": {"max_rounds": 1}})
+    updates, rounds, events = out["updates"], out["rounds"], out["events"]
+    slow = updates[updates.profile == "det_slow"]
+    assert rounds.end_s.tolist() == [4.0] and rounds.lost_deadline.tolist() == [2]
+    assert (slow.outcome == "deadline").all() and (slow.end_s == 4.0).all() and (slow.failed_phase == "upload").all()
+    # 0.5 s of the 3.7 s upload done when the deadline passed: that share of the bytes went up.
+    assert (slow.bytes_up == int(TRANSFER_BYTES * (4.0 - SLOW[0] - SLOW[1]) / SLOW[2])).all()
+    assert out["trained"] == [(0, 0), (0, 1)], "lost updates are never trained"
+    assert events[events.kind == "deadline"].time_s.tolist() == [4.0, 4.0]
+
+
+def test_an_update_that_does_not_fit_fails_oom_when_training_would_start():
+    out = simulate(
+        {"det_tiny_memory": 1, "det_fast": 1}, {"rounds": {"clients_per_round": 2}, "stop": {"max_rounds": 1}}
+    )
+    oom = out["updates"].set_index("profile").loc["det_tiny_memory"]
+    assert oom.outcome == "oom" and oom.failed_phase == "compute"
+    assert oom.end_s == oom.start_s + oom.download_s and oom.bytes_up == 0 and oom.energy_j == oom.download_s * 1.0
+
+
+def test_droppeft_never_selects_a_device_no_arm_fits():
+    changes = {"rounds": {"clients_per_round": 2}, "stop": {"max_rounds": 3}}
+    changes["strategy"] = {"name": "droppeft", "options": {"policy": "ucb1"}}
+    out = simulate({"det_tiny_memory": 2, "det_fast": 2}, changes)
+    assert set(out["updates"].profile) == {"det_fast"} and (out["updates"].outcome == "delivered").all()
+
+
+def test_waits_for_enough_devices_and_stops_at_the_time_limit():
+    changes = {"rounds": {"min_available": 5, "retry_s": 60.0}, "stop": {"max_rounds": None, "max_sim_time_s": 200.0}}
+    out = simulate({"det_fast": 4}, changes)
+    waits = out["events"][out["events"].kind == "wait"]
+    assert waits.time_s.tolist() == [0.0, 60.0, 120.0, 180.0] and set(waits.detail) == {"4 online"}
+    assert out["state"].stop_reason == "max_sim_time_s" and out["rounds"].empty
+
+
+def test_stops_at_the_first_evaluation_at_or_above_the_target():
+    out = simulate(
+        {"det_fast": 2}, {"rounds": {"clients_per_round": 2}, "stop": {"max_rounds": 10, "target_accuracy": 0.75}}
+    )
+    state, rounds = out["state"], out["rounds"]
+    assert rounds.accuracy.tolist() == pytest.approx([0.5, 0.6, 0.7, 0.8])
+    assert state.stop_reason == "target_accuracy" and state.round_to_target == 3
+    assert state.time_to_target_s == rounds.end_s.iloc[3]
