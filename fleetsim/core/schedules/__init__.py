@@ -8,32 +8,9 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from fleetsim.core.schedules.base import (
-    SCHEDULES,
-    BernoulliSchedule,
-    DropoutConfig,
-    Schedule,
-    ScheduleName,
-    expected_active,
-    max_active,
-    register_schedule,
-    sample_mask,
-    stochastic_round,
-)
+from fleetsim.core.schedules.base import *  # noqa: F403  (the package's API is base's)
+from fleetsim.core.schedules.base import __all__ as __all__
 
-__all__ = [
-    "SCHEDULES",
-    "BernoulliSchedule",
-    "DropoutConfig",
-    "Schedule",
-    "ScheduleName",
-    "expected_active",
-    "max_active",
-    "register_schedule",
-    "sample_mask",
-    "stochastic_round",
-]
-
-for _module in pkgutil.iter_modules(__path__):
+for _module in pkgutil.iter_modules(__path__):  # noqa: F405  (the package's own folder)
     if _module.name != "base":
         importlib.import_module(f"{__name__}.{_module.name}")
