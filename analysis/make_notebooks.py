@@ -83,7 +83,7 @@ NOTEBOOKS = {
             "bandit = Path(RUN_DIR) / 'bandit.parquet'\n"
             "pd.read_parquet(bandit).pivot(index='round', columns='ratio', values='mean_reward') if bandit.exists() "
             "else 'this run used no bandit configurator'",
-            "cols = [c for c in ('round', 'device_id', 'tier', 'dropout_ratio', 'arm', 'reward', 'compute_s') "
+            "cols = [c for c in ('round', 'device_id', 'tier', 'configured_dropout_ratio', 'dropout_ratio', 'arm', 'reward', 'compute_s') "
             "if c in run.updates]\nrun.updates[cols].head(20)",
         ],
     ),

@@ -9,12 +9,14 @@ model's config file alone, before any weights load. Every failure is a one-line
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fleetsim.core.errors import InputError
 from fleetsim.core.registry import Registry
+from fleetsim.core.rng import Streams
 from fleetsim.core.schedules import SCHEDULES
 from fleetsim.costs.proxies import ARCHITECTURES, WEIGHT_BYTES
 from fleetsim.policy.strategies import STRATEGIES
@@ -22,6 +24,7 @@ from fleetsim.spec.profiles import BUILTIN_PROFILES_DIR, DeviceProfile, load_pro
 from fleetsim.spec.scenario import Scenario, StrategySpec, apply_overrides
 from fleetsim.spec.schema import read_yaml_mapping, validate
 from fleetsim.train import assets
+from fleetsim.train.data import label_codes, partition_problem
 from fleetsim.train.executors import EXECUTORS
 from fleetsim.train.models import count_blocks
 from fleetsim.train.optimizers import OPTIMIZERS
@@ -37,6 +40,15 @@ class LoadedScenario:
     path: Path
     profiles: dict[str, DeviceProfile]
     raw: dict[str, Any]
+
+    def resolved(self) -> dict[str, Any]:
+        """The scenario as it runs: overrides applied and every default filled in, the strategy's options
+        included (what ``scenario.resolved.yaml`` holds)."""
+        out = self.scenario.model_dump(mode="json")
+        cls = STRATEGIES[self.scenario.strategy.name]
+        options = cls.resolved_options(cls.Options.model_validate(self.scenario.strategy.options))
+        out["strategy"]["options"] = options.model_dump(mode="json")
+        return {"scenario_file": str(self.path), **out}
 
 
 def load_scenario(path: str | Path, overrides: list[str] | None = None) -> LoadedScenario:
@@ -72,7 +84,27 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Loade
         _check_name(ARCHITECTURES, scenario.cost_model.arch, path, "cost_model.arch")
         _check_name(WEIGHT_BYTES, scenario.cost_model.weight_dtype, path, "cost_model.weight_dtype")
     validate_strategy(scenario.strategy, path, count_blocks(assets.model_dir(scenario.model.id)))
+    _check_partition(scenario, path)
+    _check_writable(Path(scenario.output_dir), path)
     return LoadedScenario(scenario=scenario, path=path, profiles=profiles, raw=raw)
+
+
+def _check_partition(scenario: Scenario, file: Path) -> None:
+    """The dataset can be split over the fleet as the scenario asks (the same draw the run makes)."""
+    _, labels = label_codes(assets.load_dataset_frames(scenario.dataset.id)[0].label)
+    rng = Streams(scenario.seed).generator("partition")
+    problem = partition_problem(labels, scenario.fleet_size, scenario.dataset.partition, rng)
+    if problem is not None:
+        raise InputError(file, *problem)
+
+
+def _check_writable(output_dir: Path, file: Path) -> None:
+    """Run directories can be created in ``output_dir`` (or in the existing folder it would be made in)."""
+    existing = output_dir.resolve()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(file, "output_dir", "a folder this user can write run directories into", str(output_dir))
 
 
 def validate_strategy(spec: StrategySpec, file: str | Path, n_blocks: int) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from fleetsim.app.loading import LoadedScenario
 from fleetsim.app.summary import run_summary
+from fleetsim.core.errors import InputError
 from fleetsim.core.rng import Streams
 from fleetsim.core.updates import TrainConfig
 from fleetsim.costs.cost_model import CostModel
@@ -80,14 +81,22 @@ def run_scenario(
     cost_model = _cost_model(sc, bundle, task, str(model_path.resolve()))
     base = _base_config(sc)
     evaluator = Evaluator(bundle, task, sc.evaluation.batch_size, sc.training.seq_len)
-    ctx = StrategyContext(base, cost_model, streams, bundle.block_of, bundle.num_blocks, evaluate=evaluator.evaluate)
+    shard_sizes = [len(shard) for shard in task.shards]
+    ctx = StrategyContext(
+        base,
+        cost_model,
+        streams,
+        bundle.block_of,
+        bundle.num_blocks,
+        evaluate=evaluator.evaluate,
+        shard_sizes=shard_sizes,
+    )
     strategy = make_strategy(sc.strategy.name, sc.strategy.options, ctx)
 
     initial_state = bundle.state()
     initial_eval = evaluator.evaluate(initial_state)
     setup_s = time.perf_counter() - host_start
 
-    bar = _progress_bar(sc.stop.max_rounds, sc.name, progress)
     executor = EXECUTORS[sc.executor.kind].build(LocalTrainer(bundle, task.train))
     if wrap_executor is not None:
         executor = wrap_executor(executor)
@@ -103,9 +112,18 @@ def run_scenario(
         streams=streams,
         recorder=recorder,
         initial_state=initial_state,
-        on_round=lambda st, t: _tick(bar, st, t),
     )
+    bar = None
     try:
+        if not any(strategy.configurator.can_train(d) for d in sim.fleet.devices):
+            raise InputError(
+                loaded.path,
+                "fleet",
+                f"at least one device on which some configuration of {sc.strategy.name} fits in memory",
+                f"none of {sc.fleet_size} devices",
+            )
+        bar = _progress_bar(sc.stop.max_rounds, sc.name, progress)
+        sim.on_round = lambda st, t: _tick(bar, st, t)
         state = sim.run()
     finally:
         strategy.close()
@@ -124,7 +142,7 @@ def run_scenario(
     )
     summary["host_time_s"]["total"] = time.perf_counter() - host_start
     summary["label"] = label or target_dir.name
-    write_run_dir(target_dir, recorder, summary, loaded.raw | {"scenario_file": str(loaded.path)})
+    write_run_dir(target_dir, recorder, summary, loaded.resolved())
     return RunResult(target_dir, summary)
 
 

@@ -43,6 +43,11 @@ class TrainConfig:
     trainable_depth: int | None = None  # train only the LoRA of the top blocks (FedAdapter); None: all
     arm: int | None = None  # the configurator's arm this config came from (its reward goes to that arm)
     probe_examples: int = 0  # shard examples scored at full depth before and after the update (rewards)
+    shared: frozenset[str] | None = None  # trainable tensors exchanged with the server (None: all of them)
+
+    def rows_per_step(self, n_samples: int) -> int:
+        """Examples in each step's mini-batch on a shard of ``n_samples``: a small shard is one short batch."""
+        return min(self.batch_size, n_samples)
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,11 @@ class UpdatePlan:
     def block_steps(self) -> np.ndarray:
         """Per block, the number of local steps in which it ran (and its LoRA was trained)."""
         return self.mask.sum(axis=0)
+
+    @property
+    def dropped_fraction(self) -> float:
+        """The dropout ratio executed: the fraction of (step, block) pairs skipped."""
+        return float(1.0 - self.mask.mean())
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@
   cache folder, on disk; any other count follows exactly (``tests/costs`` checks it against a direct count).
 * Peak memory (DESIGN.md, cost model): frozen weights + trainable parameters, their gradients and the
   optimizer's state + the activations of the step with the most active blocks.
+* The disk cache is keyed by everything a count depends on: the counter's identity (model, trainable tensors,
+  LoRA dropout, which saves masks for backward), the library versions and the counting code's version.
 * Bytes on the wire: the trainable tensors sent (global state down, the update up); only the shared ones
   under personalization.
 """
@@ -22,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from fleetsim.core.updates import UpdateCost, UpdatePlan
-from fleetsim.costs.counting import Counter, StepCost
+from fleetsim.costs.counting import Counter, StepCost, library_versions
 from fleetsim.train.optimizers import OPTIMIZERS
 
 __all__ = ["CostModel"]
@@ -69,7 +71,14 @@ class CostModel:
     def _cached_count(self, batch_size: int, seq_len: int, n_active: int, depth: int | None = None) -> StepCost:
         if self.cache_dir is None:
             return self.counter.count(batch_size, seq_len, n_active, depth)
-        ident = {**self.counter.identity(), "b": batch_size, "t": seq_len, "n": n_active, "v": _COST_CODE_VERSION}
+        ident = {
+            **self.counter.identity(),
+            "libraries": library_versions(),
+            "b": batch_size,
+            "t": seq_len,
+            "n": n_active,
+            "v": _COST_CODE_VERSION,
+        }
         if depth is not None:
             ident["depth"] = depth
         digest = hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:20]
@@ -127,22 +136,24 @@ class CostModel:
         part = sum(b for name, b in self.tensor_bytes.items() if name in shared)
         return round(self.transfer_bytes * part / sum(self.tensor_bytes.values()))
 
-    def update(self, plan: UpdatePlan, shared: frozenset[str] | None = None) -> UpdateCost:
-        """Cost of the whole client update ``plan`` (every local step, with its active blocks)."""
+    def update(self, plan: UpdatePlan) -> UpdateCost:
+        """Cost of the whole client update ``plan`` (every local step, with its active blocks, at the batch
+        its shard allows; the tensors its config exchanges)."""
         config = plan.config
+        batch = config.rows_per_step(plan.n_samples)
         if config.trainable_depth is not None:  # every block runs; only the top ones train
-            step = self.top_blocks_step(config.batch_size, config.seq_len, config.trainable_depth)
+            step = self.top_blocks_step(batch, config.seq_len, config.trainable_depth)
             flops, activations = step.flops * config.local_steps, step.activation_bytes
         else:
             counts = plan.mask.sum(axis=1)
-            steps = {int(n): self.step(config.batch_size, config.seq_len, int(n)) for n in np.unique(counts)}
+            steps = {int(n): self.step(batch, config.seq_len, int(n)) for n in np.unique(counts)}
             flops = sum(steps[int(n)].flops for n in counts)
             activations = max(steps[int(n)].activation_bytes for n in counts)
         return UpdateCost(
             flops=int(flops),
             peak_memory_bytes=self.peak_memory_bytes(config.optimizer, activations),
-            download_bytes=self.sent_bytes(shared),
-            upload_bytes=self.sent_bytes(shared),
+            download_bytes=self.sent_bytes(config.shared),
+            upload_bytes=self.sent_bytes(config.shared),
         )
 
     def describe(self) -> dict[str, object]:

@@ -20,7 +20,14 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode, register_flop_formula
 
-__all__ = ["Counter", "StepCost", "count_step"]
+__all__ = ["Counter", "StepCost", "count_step", "library_versions"]
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries whose kernels and module code a count depends on (part of the cache key)."""
+    from importlib import metadata
+
+    return {pkg: metadata.version(pkg) for pkg in ("torch", "transformers", "peft")}
 
 
 def _attention_flops(q: tuple[int, ...], k: tuple[int, ...], v: tuple[int, ...]) -> int:

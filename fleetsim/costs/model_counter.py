@@ -27,7 +27,7 @@ class ModelCounter(Counter):
 
     def identity(self) -> dict[str, object]:
         names = sorted((n, tuple(p.shape)) for n, p in self.bundle.trainable.items())
-        return {"model": self.model_key, "trainable": names, "kind": "model"}
+        return {"model": self.model_key, "trainable": names, "lora_dropout": self.bundle.lora_dropout, "kind": "model"}
 
     def count(self, batch_size: int, seq_len: int, n_active: int, trainable_depth: int | None = None) -> StepCost:
         rows = torch.arange(batch_size) % len(self.probe)

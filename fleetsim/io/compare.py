@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from fleetsim.core.errors import InputError
 from fleetsim.core.updates import Outcome
 from fleetsim.io.runs import Run
 
@@ -62,13 +63,25 @@ def comparison_table(runs: Sequence[Run], baseline: str | None = None) -> pd.Dat
     table = pd.DataFrame([comparison_row(r) for r in runs])
     if table.empty:
         return table
-    base = table[table.run == baseline].iloc[0] if baseline is not None else table.iloc[0]
+    base = _baseline_row(table, baseline)
     table["speedup_vs_baseline"] = [
         base.time_to_target_s / t if t is not None and base.time_to_target_s is not None and t > 0 else math.nan
         for t in table.time_to_target_s
     ]
     table["memory_saving_vs_baseline"] = 1 - table.peak_memory_median_gib / base.peak_memory_median_gib
     return table
+
+
+def _baseline_row(table: pd.DataFrame, baseline: str | None) -> pd.Series:
+    """The run ``baseline`` names, by run label or else by strategy (default: the first run)."""
+    if baseline is None:
+        return table.iloc[0]
+    for column in ("run", "strategy"):
+        match = table[table[column] == baseline]
+        if len(match):
+            return match.iloc[0]
+    known = f"a run label ({', '.join(table.run)}) or a strategy ({', '.join(sorted(set(table.strategy)))})"
+    raise InputError("--baseline", "", known, baseline)
 
 
 def markdown_table(table: pd.DataFrame) -> str:

@@ -67,7 +67,8 @@ class Recorder:
                 seq_len=plan.config.seq_len,
                 lr=plan.config.lr,
                 n_samples=plan.n_samples,
-                dropout_ratio=plan.config.dropout.ratio,
+                dropout_ratio=plan.dropped_fraction,
+                configured_dropout_ratio=plan.config.dropout.ratio,
                 trainable_depth=plan.config.trainable_depth or -1,
                 schedule=plan.config.dropout.schedule if plan.config.dropout.ratio > 0 else "none",
             )
@@ -99,7 +100,7 @@ class Recorder:
                 "bytes_up": sum(r.bytes_up for r in records),
                 "energy_j": sum(r.energy_j for r in records),
                 "flops_delivered": sum(r.flops for r in records if r.outcome is Outcome.DELIVERED),
-                "dropout_ratio_mean": float(sum(p.config.dropout.ratio for p in plans.values()) / max(len(plans), 1)),
+                "dropout_ratio_mean": float(sum(p.dropped_fraction for p in plans.values()) / max(len(plans), 1)),
                 **(extras.round_columns if extras is not None else {}),
             }
         )

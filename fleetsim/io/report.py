@@ -143,7 +143,8 @@ def plot_memory(run: Run) -> Figure:
 def plot_configurator(run: Run) -> Figure:
     """Dropout ratio assigned over rounds, mean per tier (the configurator's choices)."""
     u = run.updates
-    ratio = u.groupby(["round", "tier"]).dropout_ratio.mean().unstack()
+    column = "configured_dropout_ratio" if "configured_dropout_ratio" in u else "dropout_ratio"
+    ratio = u.groupby(["round", "tier"])[column].mean().unstack()
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     ratio.plot(ax=ax, marker=".")
     ax.set_xlabel("round")

@@ -91,7 +91,8 @@ class Simulation:
         return self.state
 
     def _availability_changed(self, time_s: float, device_id: int, online: bool) -> None:
-        self.recorder.event(time_s, self.state.round_idx, device_id, "online" if online else "offline")
+        """Log an availability change (found lazily, maybe rounds later) against the round it happened in."""
+        self.recorder.event(time_s, self.state.round_at(time_s), device_id, "online" if online else "offline")
 
     # ------------------------------------------------------------------------------------------ server
 
@@ -99,22 +100,23 @@ class Simulation:
         sc, env, st = self.scenario, self.env, self.state
         while st.stop_reason is None:
             available = self.fleet.available(env.now)
-            if len(available) < sc.rounds.min_available:
+            selected = []
+            if len(available) >= sc.rounds.min_available:
+                selected = self.strategy.select(st.round_idx, available, sc.rounds.clients_per_round)
+            if not selected:  # too few online, or none of them can train: wait like any other round
                 self.recorder.event(env.now, st.round_idx, None, "wait", f"{len(available)} online")
                 if sc.stop.max_sim_time_s is not None and env.now + sc.rounds.retry_s > sc.stop.max_sim_time_s:
                     st.stop_reason = "max_sim_time_s"
                     break
                 yield env.timeout(sc.rounds.retry_s)
                 continue
-            yield from self._round(available)
+            yield from self._round(available, selected)
 
-    def _round(self, available: list[Device]) -> Generator[simpy.Event, object, None]:
+    def _round(self, available: list[Device], selected: list[Device]) -> Generator[simpy.Event, object, None]:
         sc, env, st, strategy = self.scenario, self.env, self.state, self.strategy
         r = st.round_idx
         start_s = env.now
-        selected = strategy.select(r, available, sc.rounds.clients_per_round)
         assignment = strategy.configure(r, selected)
-        shared = strategy.shared_names(r)
         n_blocks = self.cost_model.model_blocks
         plans = {
             d.id: plan_update(r, d.id, assignment.configs[d.id], self.shards[d.id], n_blocks, self.streams)
@@ -123,7 +125,7 @@ class Simulation:
         records: dict[int, UpdateRecord] = {}
         clients = []
         for d in selected:
-            cost = self.cost_model.update(plans[d.id], shared)
+            cost = self.cost_model.update(plans[d.id])
             cond = self.fleet.conditions(d, r)
             offline_at = self._offline_at(d)
             client = client_process(env, plans[d.id], d, cost, cond, offline_at, self.recorder.event, records)
@@ -160,6 +162,7 @@ class Simulation:
             tables=observed.tables,
         )
         self.recorder.add_round(r, start_s, end_s, len(available), ordered, plans, results, evaluation, extras)
+        st.round_ends_s.append(end_s)
         st.round_idx += 1
         if st.stop_reason is None and last:
             st.stop_reason = self._limit_reason(r, end_s)

@@ -3,6 +3,7 @@ boundary)."""
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -28,3 +29,8 @@ class SimulationState:
     host_train_s: float = 0.0
     host_eval_s: float = 0.0
     history: list[tuple[float, float]] = field(default_factory=list)  # (sim time, accuracy)
+    round_ends_s: list[float] = field(default_factory=list)  # when each finished round ended
+
+    def round_at(self, time_s: float) -> int:
+        """The round in progress at ``time_s``, or the one being waited for: rounds that ended before it."""
+        return bisect.bisect_left(self.round_ends_s, time_s)

@@ -14,12 +14,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from fleetsim.core.errors import InputError
+from fleetsim.spec.scenario import PartitionSpec
 from fleetsim.train import assets
 
-__all__ = ["Split", "Task", "build_task", "dirichlet_partition", "iid_partition"]
+__all__ = [
+    "Split",
+    "Task",
+    "build_task",
+    "dirichlet_partition",
+    "iid_partition",
+    "label_codes",
+    "partition_problem",
+    "partition_shards",
+]
 
 
 @dataclass(frozen=True)
@@ -126,6 +137,44 @@ def local_test_sets(
     return out
 
 
+def label_codes(train_labels: pd.Series) -> tuple[list[str], np.ndarray]:
+    """The class names (sorted) and each training example's class index."""
+    names = sorted(train_labels.unique().tolist())
+    code = {name: i for i, name in enumerate(names)}
+    return names, train_labels.map(code).to_numpy(np.int64)
+
+
+def partition_shards(
+    labels: np.ndarray, n_devices: int, partition: PartitionSpec, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Each device's training examples under ``partition`` (``ValueError`` when it cannot be drawn)."""
+    if partition.kind == "iid":
+        return iid_partition(len(labels), n_devices, rng)
+    return dirichlet_partition(labels, n_devices, partition.alpha, partition.min_samples_per_device, rng)
+
+
+def partition_problem(
+    labels: np.ndarray, n_devices: int, partition: PartitionSpec, rng: np.random.Generator
+) -> tuple[str, str, object] | None:
+    """Why ``partition`` cannot give ``n_devices`` devices their shards, as (scenario field, expected, got);
+    None when it can. The same draw as the run's, given the same ``rng``."""
+    n = len(labels)
+    if partition.kind == "iid":
+        if n < n_devices:
+            return "fleet", f"at most {n} devices (the training split has {n} examples)", n_devices
+        return None
+    least = partition.min_samples_per_device
+    if n < n_devices * least:
+        share = f"{n_devices} devices share {n} training examples, {n / n_devices:.1f} each"
+        return "dataset.partition.min_samples_per_device", f"at most {n // n_devices} ({share})", least
+    try:
+        partition_shards(labels, n_devices, partition, rng)
+    except ValueError:
+        expected = f"a larger alpha: Dirichlet({partition.alpha}) left some device below {least} examples in 1000 draws"
+        return "dataset.partition.alpha", expected, partition.alpha
+    return None
+
+
 def build_task(
     *,
     dataset_id: str,
@@ -133,7 +182,7 @@ def build_task(
     tokenizer: Any,
     seq_len: int,
     n_devices: int,
-    partition: Any,
+    partition: PartitionSpec,
     eval_max_examples: int | None,
     rng_partition: np.random.Generator,
     rng_eval: np.random.Generator,
@@ -142,10 +191,9 @@ def build_task(
 ) -> Task:
     """Load, tokenize (cached) and partition a dataset for ``n_devices`` devices."""
     train_df, test_df = assets.load_dataset_frames(dataset_id)
-    names = sorted(train_df.label.unique().tolist())
+    names, y_train = label_codes(train_df.label)
     code = {name: i for i, name in enumerate(names)}
     test_df = test_df[test_df.label.isin(code)]
-    y_train = train_df.label.map(code).to_numpy(np.int64)
     y_test = test_df.label.map(code).to_numpy(np.int64)
     digest = hashlib.sha1(f"{model_key}|{dataset_id}|{seq_len}".encode()).hexdigest()[:16]
     train = _cached_split(tokenizer, f"{digest}-train", train_df.text.tolist(), y_train, seq_len)
@@ -154,12 +202,7 @@ def build_task(
     if eval_max_examples is not None and eval_max_examples < len(test):
         test = test.subset(np.sort(rng_eval.permutation(len(test))[:eval_max_examples]))
     try:
-        if partition.kind == "iid":
-            shards = iid_partition(len(train), n_devices, rng_partition)
-        else:
-            shards = dirichlet_partition(
-                y_train, n_devices, partition.alpha, partition.min_samples_per_device, rng_partition
-            )
+        shards = partition_shards(y_train, n_devices, partition, rng_partition)
     except ValueError as err:
         raise InputError(scenario_file, "dataset.partition", f"a feasible partition ({err})", partition.alpha) from None
     majority = float(np.bincount(test.labels.numpy(), minlength=len(names)).max() / len(test))

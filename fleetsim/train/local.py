@@ -22,9 +22,9 @@ from fleetsim.train.optimizers import OPTIMIZERS
 __all__ = ["LocalTrainer", "batch_indices"]
 
 
-def batch_indices(n_samples: int, batch_size: int, steps: int, generator: torch.Generator) -> list[torch.Tensor]:
-    """Positions into a shard for ``steps`` mini-batches: shuffled epochs, reshuffled when exhausted."""
-    size = min(batch_size, n_samples)
+def batch_indices(n_samples: int, size: int, steps: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """Positions into a shard of ``n_samples`` for ``steps`` mini-batches of ``size`` (at most ``n_samples``):
+    shuffled epochs, reshuffled when exhausted."""
     out: list[torch.Tensor] = []
     order = torch.randperm(n_samples, generator=generator)
     cursor = 0
@@ -78,7 +78,7 @@ class LocalTrainer:
         optimizer = OPTIMIZERS[config.optimizer].build(params, config.lr, config.weight_decay)
         data, seq = self.train_split, config.seq_len
         losses: list[float] = []
-        batches = batch_indices(len(shard), config.batch_size, config.local_steps, generator)
+        batches = batch_indices(len(shard), config.rows_per_step(len(shard)), config.local_steps, generator)
         for positions, active in zip(batches, plan.mask, strict=True):
             rows = shard[positions]
             with self.switch.active(active):  # skipped blocks: no forward, no saved activations, no backward

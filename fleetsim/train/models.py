@@ -73,6 +73,12 @@ class ModelBundle:
         return len(self.blocks)
 
     @property
+    def lora_dropout(self) -> float:
+        """Dropout on the LoRA path (it saves a mask per step, so it changes activation memory)."""
+        config = getattr(self.model, "peft_config", {}).get("default")
+        return float(getattr(config, "lora_dropout", 0.0) or 0.0)
+
+    @property
     def frozen_param_bytes(self) -> int:
         """Bytes of every parameter that is not trained (they stay resident on the device)."""
         trainable = {id(p) for p in self.trainable.values()}

@@ -80,6 +80,19 @@ CASES = {
         {"strategy": {"name": "layerdrop", "options": {"schedule": "depth", "ratio": 0.5, "cap": 0.4}}},
         "strategy.options.ratio: expected a ratio below the depth schedule's cap (0.4), got 0.5",
     ),
+    "too few examples per device": (
+        {"fleet": [{"profile": "det_fast", "count": 1000}], "rounds": {"clients_per_round": 4}},
+        "dataset.partition.min_samples_per_device: expected at most 5 (1000 devices share 5485 training examples, "
+        "5.5 each), got 8",
+    ),
+    "alpha too small for the fleet": (
+        {"fleet": [{"profile": "det_fast", "count": 300}], "dataset": {"partition": {"alpha": 0.01}}},
+        "dataset.partition.alpha: expected a larger alpha",
+    ),
+    "no device fits any arm": (
+        {"fleet": [{"profile": "det_tiny_memory", "count": 4}], "strategy": {"name": "droppeft"}},
+        "fleet: expected at least one device on which some configuration of droppeft fits in memory, got 'none of 4",
+    ),
     "arm out of range": (
         {"strategy": {"name": "droppeft", "options": {"arms": [0.5, 1.2]}}},
         "strategy.options.arms: expected ratios in [0, 1), got [0.5, 1.2]",
@@ -89,7 +102,7 @@ CASES = {
 
 def _write(tmp_path: Path, changes: dict) -> Path:
     data = deep_update(DETERMINISTIC, changes)
-    data["output_dir"] = str(tmp_path / "runs")
+    data.setdefault("output_dir", str(tmp_path / "runs"))
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -195,3 +208,13 @@ def test_validate_checks_study_files_and_every_variant(tmp_path, capsys):
     assert main(["validate", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"fleetsim: error: {scenario}") and "strategy.name" in err, err
+
+
+def test_an_output_folder_that_cannot_be_created_is_named(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    path = _write(tmp_path, {"output_dir": str(blocker / "runs")})
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    expected = "expected a folder this user can write run directories into"
+    assert err == f"fleetsim: error: {path}: output_dir: {expected}, got {str(blocker / 'runs')!r}"

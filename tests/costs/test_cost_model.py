@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import yaml
@@ -9,6 +11,7 @@ from conftest import FIXTURE_PROFILES, StubCounter, minilm_bundle_and_task
 
 from fleetsim.core.updates import TrainConfig, UpdatePlan
 from fleetsim.costs.cost_model import CostModel
+from fleetsim.costs.counting import library_versions
 from fleetsim.costs.model_counter import ModelCounter
 
 
@@ -92,3 +95,32 @@ def test_oom_exactly_when_peak_memory_exceeds_usable_memory(write_scenario, run,
     assert (half["updates"].outcome == "delivered").all()
     for frame in (full["updates"], half["updates"]):
         assert ((frame.outcome == "oom") == (frame.peak_memory_bytes > frame.usable_memory_bytes)).all()
+
+
+def test_a_shard_smaller_than_the_batch_is_costed_at_its_own_size(cost_model):
+    cm, task = cost_model
+    plan = UpdatePlan(0, 0, TrainConfig(2, 8, 32, 0.01), 0, task.shards[0][:3], np.ones((2, 6), dtype=bool))
+    cost = cm.update(plan)
+    assert cost.flops == 2 * cm.step(3, 32, 6).flops < 2 * cm.step(8, 32, 6).flops, "3 rows per step, not 8"
+    assert cost.peak_memory_bytes == cm.peak_memory_bytes("adamw", cm.step(3, 32, 6).activation_bytes)
+
+
+def test_the_count_cache_key_holds_lora_dropout_and_library_versions(cost_model, tmp_path):
+    from fleetsim.spec.scenario import LoraSpec
+    from fleetsim.train.models import load_model
+
+    cm, task = cost_model
+    with_dropout = load_model(str(cm.counter.bundle.model.name_or_path), 8, LoraSpec(r=4, alpha=8, dropout=0.1), 0)
+    counter = ModelCounter(with_dropout, task.train, "minilm-test")
+    assert counter.identity() != cm.counter.identity() and counter.identity()["lora_dropout"] == 0.1
+    # LoRA dropout saves a mask for backward: a count cached without it would be wrong.
+    assert counter.count(8, 32, 6).activation_bytes > cm.counter.count(8, 32, 6).activation_bytes
+    CostModel(counter, 6, cache_dir=tmp_path).step(8, 32)
+    keys = [json.loads(p.read_text()) for p in tmp_path.glob("*.json")]
+    assert len(keys) == 3
+    import hashlib
+
+    ident = {**counter.identity(), "libraries": library_versions(), "b": 8, "t": 32, "n": 6, "v": 4}
+    digest = hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    assert (tmp_path / f"{digest}.json").is_file(), "the key includes the library versions"
+    assert set(library_versions()) == {"torch", "transformers", "peft"}

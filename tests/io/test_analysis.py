@@ -82,3 +82,23 @@ def test_load_runs_stacks_tables_with_a_run_column(two_runs):
     assert set(runs.rounds.run) == {"fedlora", "droppeft"}
     assert list(runs.updates.columns[:1]) == ["run"] and len(runs.summaries) == 2
     assert os.fspath(runs.runs[0].path) == os.fspath(two_runs[0])
+
+
+def test_compare_baseline_is_a_run_label_or_a_strategy(two_runs, tmp_path, capsys):
+    assert main(["compare", *map(str, two_runs), "--out", str(tmp_path / "a"), "--baseline", "droppeft"]) == 0
+    table = pd.read_csv(tmp_path / "a" / "comparison.csv").set_index("run")
+    assert table.loc["droppeft", "memory_saving_vs_baseline"] == 0.0
+    assert main(["compare", *map(str, two_runs), "--out", str(tmp_path / "b"), "--baseline", "fedavg"]) == 2
+    err = capsys.readouterr().err.strip()
+    known = "a run label (fedlora, droppeft) or a strategy (droppeft, fedlora)"
+    assert err == f"fleetsim: error: --baseline: expected {known}, got 'fedavg'"
+
+
+def test_the_resolved_scenario_records_every_default(two_runs):
+    import yaml
+
+    resolved = yaml.safe_load((Path(two_runs[1]) / "scenario.resolved.yaml").read_text())
+    options = resolved["strategy"]["options"]
+    assert resolved["strategy"]["name"] == "droppeft" and options["arms"] == [0.5, 0.67]
+    assert options["policy"] == "sw_ucb" and options["policy_params"] == {"c": 0.5, "window": 40}
+    assert options["reward"] == "loss_drop_per_s" and resolved["executor"] == {"kind": "inline"}

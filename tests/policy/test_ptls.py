@@ -56,8 +56,8 @@ def test_droppeft_start_state_uses_the_devices_own_personal_tensors():
         own = strategy.start_state(2, new)
         assert own["b1"].item() == 3.0 and own["head"].item() == 3.0 and own["b0"].item() == 2.0
         newcomer = strategy.start_state(9, new)
-        assert newcomer["b1"].item() == 2.0, "a new device starts from the population mean"
-        assert strategy.eval_state(new)["head"].item() == 2.0
+        assert newcomer["b1"].item() == 0.0 and newcomer["head"].item() == 0.0, "a newcomer's personal: initial"
+        assert strategy.eval_state(new)["head"].item() == 2.0, "reported global model: mean of personal tensors"
     finally:
         strategy.close()
 

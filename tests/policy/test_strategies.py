@@ -62,7 +62,6 @@ def _round(strategy, r: int, global_state: dict[str, torch.Tensor]) -> tuple[dic
     streams = Streams(11)
     selected = strategy.select(r, _devices(), 4)
     assignment = strategy.configure(r, selected)
-    shared = strategy.shared_names(r)
     plans = {d.id: plan_update(r, d.id, assignment.configs[d.id], np.arange(20), 6, streams) for d in selected}
     records, results = [], []
     for i, d in enumerate(selected):
@@ -81,7 +80,6 @@ def _round(strategy, r: int, global_state: dict[str, torch.Tensor]) -> tuple[dic
         "selected": [d.id for d in selected],
         "configs": assignment.configs,
         "assign_columns": assignment.round_columns,
-        "shared": shared,
         "columns": aggregate.round_columns,
         "update_columns": extras.update_columns,
         "tables": extras.tables,
@@ -147,6 +145,9 @@ def test_fedadapter_trains_top_blocks_only_and_deepens_by_trials(write_scenario,
     shallow_acc, deep_acc = eval(rounds.trial.iloc[1])  # the two candidates' accuracies, depth 1 then 2
     assert rounds.trainable_depth.iloc[1] == (2 if deep_acc > shallow_acc else 1), "the better candidate wins"
     assert rounds.trial.iloc[0] == "" and rounds.trainable_depth.iloc[0] == 1
+    trial = updates[updates["round"] == 1].groupby("trainable_depth").bytes_down.max()
+    assert trial.loc[1] < trial.loc[2], "each group exchanges only what it trains"
+    assert trial.loc[1] == updates[updates["round"] == 0].bytes_down.max()
     _, full = run(write_scenario({"stop": {"max_rounds": 1}}))
     shallow = updates[updates.trainable_depth == 1]
     assert (shallow.flops < full["updates"].flops.iloc[0]).all()

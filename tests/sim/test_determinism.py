@@ -64,4 +64,42 @@ def test_flaky_devices_lose_updates_for_the_right_reasons(write_scenario, run):
         assert (went.time_s == row.end_s).any(), "an offline loss happens when the device goes offline"
     lost = updates[updates.outcome != "delivered"]
     assert (~lost.trained).all() and lost.train_loss_mean.isna().all()
+    # An availability change is logged against the round it happened in (or the one being waited for).
+    changes = events[events.kind.isin(["online", "offline"]) & (events.detail == "")]
+    ended_before = [(frames["rounds"].end_s < t).sum() for t in changes.time_s]
+    assert len(changes) > 10 and changes["round"].tolist() == ended_before
     assert (lost.end_s < lost.start_s + lost.download_s + lost.compute_s + lost.upload_s).all()
+
+
+def _tables_with_threads(threads: int, out: Path) -> dict[str, pd.DataFrame]:
+    import subprocess
+    import sys
+
+    code = (
+        f"import torch; torch.set_num_threads({threads})\n"
+        "from fleetsim.app.cli import main\n"
+        f"main(['run', {str(TINY)!r}, '--quiet', '--run-dir', {str(out)!r}, '--set', 'strategy.name=droppeft',"
+        " '--set', 'strategy.options.arms=[0.0, 0.3, 0.5]', '--set', 'stop.max_rounds=4',"
+        " '--set', 'training.batch_size=16', '--set', 'training.seq_len=64'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return {n: pd.read_parquet(out / f"{n}.parquet") for n in ("rounds", "updates", "events", "bandit")}
+
+
+# Numbers the host computes (losses, accuracies, rewards) may differ in their last digits between thread counts;
+# everything simulated and every decision must not.
+HOST_COLUMNS = {
+    "rounds": ["accuracy", "eval_loss", "train_loss_mean", "personalized_accuracy"],
+    "updates": ["train_loss_first", "train_loss_last", "train_loss_mean", "reward"],
+    "bandit": ["mean_reward", "score"],
+    "events": [],
+}
+
+
+def test_one_and_two_host_threads_give_the_same_simulation_and_decisions(tmp_path):
+    one, two = _tables_with_threads(1, tmp_path / "one"), _tables_with_threads(2, tmp_path / "two")
+    for name, host in HOST_COLUMNS.items():
+        pd.testing.assert_frame_equal(one[name].drop(columns=host), two[name].drop(columns=host), check_exact=True)
+        pd.testing.assert_frame_equal(one[name][host], two[name][host], rtol=1e-4)
+    assert one["updates"].arm.nunique() > 1, "the bandit made choices"

@@ -157,3 +157,23 @@ def test_stops_at_the_first_evaluation_at_or_above_the_target():
     assert rounds.accuracy.tolist() == pytest.approx([0.5, 0.6, 0.7, 0.8])
     assert state.stop_reason == "target_accuracy" and state.round_to_target == 3
     assert state.time_to_target_s == rounds.end_s.iloc[3]
+
+
+def test_a_round_with_nobody_selectable_waits_like_any_other():
+    changes = {"strategy": {"name": "droppeft"}, "rounds": {"clients_per_round": 1, "retry_s": 50.0}}
+    changes["stop"] = {"max_rounds": None, "max_sim_time_s": 120.0}
+    out = simulate({"det_tiny_memory": 2}, changes)
+    waits = out["events"][out["events"].kind == "wait"]
+    assert waits.time_s.tolist() == [0.0, 50.0, 100.0] and out["rounds"].empty
+    assert out["state"].stop_reason == "max_sim_time_s"
+
+
+def test_the_recorded_dropout_ratio_is_the_executed_one():
+    # PLD keeps every block in round 0 (θ(0) = 1) although its configured ratio is 0.4.
+    changes = {"strategy": {"name": "pld", "options": {"ratio": 0.4, "gamma": 1.0}}, "stop": {"max_rounds": 3}}
+    updates = simulate({"det_fast": 4}, changes)["updates"]
+    first = updates[updates["round"] == 0]
+    assert (first.configured_dropout_ratio == 0.4).all() and (first.dropout_ratio == 0.0).all()
+    assert (first.active_blocks_mean == 6.0).all()
+    later = updates[updates["round"] == 2]
+    assert ((1 - later.active_blocks_mean / 6) == later.dropout_ratio).all() and later.dropout_ratio.mean() > 0

@@ -13,8 +13,8 @@ Reconstruction (research/droppeft_reconstruction.md §1.2, [R]):
    configuration and a floor: only ratios ≥ a* are considered, so fast devices drop a* too (and save its
    compute and memory) while slow ones drop more. Without ``floor`` a device fast enough at full depth
    trains at full depth whatever a* is. Without balance every device gets a* (or its nearest feasible arm).
-4. After the round each device's reward (a registered reward) updates the arm *it* used; the arm travels
-   with the device's config.
+4. After the round each device's reward (a registered reward, read at the decision precision of
+   :mod:`fleetsim.core.precision`) updates the arm *it* used; the arm travels with the device's config.
 
 Expected times come from the one time model (:func:`fleetsim.costs.timing.phase_times`) with the cost
 model's FLOPs at the schedule's expected number of active blocks.
@@ -31,6 +31,7 @@ import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
 from fleetsim.core.evaluation import EvalResult
+from fleetsim.core.precision import decision_value
 from fleetsim.core.rounds import Assignment, RoundExtras, RoundFeedback
 from fleetsim.core.schedules import DropoutConfig, ScheduleName, expected_active, max_active
 from fleetsim.core.state import StateDict
@@ -54,7 +55,9 @@ class BanditOptions(Strict):
     schedule: ScheduleName = "keep_ends"
     ends: int = Field(1, ge=0)
     policy: PolicyName = "sw_ucb"
-    policy_params: Any = Field(default_factory=dict, description="the policy's options (its Params)")
+    policy_params: Any = Field(
+        default_factory=dict, validate_default=True, description="the policy's options (its Params)"
+    )
     reward: RewardName = "loss_drop_per_s"
     balance_stragglers: bool = True
     floor: bool = Field(True, description="the policy's ratio is every device's minimum; stragglers drop more")
@@ -86,9 +89,18 @@ class BanditOptions(Strict):
 class DropPEFTConfigurator(Configurator):
     """Per-device dropout ratios from a bandit, memory feasibility and straggler balance."""
 
-    def __init__(self, base: TrainConfig, cost_model: CostModel, options: BanditOptions, rng: np.random.Generator):
+    def __init__(
+        self,
+        base: TrainConfig,
+        cost_model: CostModel,
+        options: BanditOptions,
+        rng: np.random.Generator,
+        shard_sizes: Sequence[int] = (),
+    ):
+        """``shard_sizes``: examples per device id (a small shard trains, and is costed, at a smaller batch)."""
         self.base = base
         self.cost_model = cost_model
+        self.shard_sizes = shard_sizes
         self.options = options
         self.arms = [DropoutConfig(ratio=a, schedule=options.schedule, ends=options.ends) for a in options.arms]
         self.policy = make_policy(options.policy, len(self.arms), rng, options.policy_params)
@@ -98,15 +110,22 @@ class DropPEFTConfigurator(Configurator):
 
     # ------------------------------------------------------------------------------------------ costs
 
-    def peak_memory_bytes(self, arm: int) -> int:
+    def rows_per_step(self, device: Device) -> int:
+        """The device's mini-batch size (its shard may be smaller than the configured batch)."""
+        if device.id < len(self.shard_sizes):
+            return self.base.rows_per_step(self.shard_sizes[device.id])
+        return self.base.batch_size
+
+    def peak_memory_bytes(self, arm: int, rows: int | None = None) -> int:
+        """Peak memory of an update at ``arm`` with ``rows`` examples per step (default: the configured batch)."""
         cfg, n = self.arms[arm], self.cost_model.model_blocks
-        step = self.cost_model.step(self.base.batch_size, self.base.seq_len, max_active(cfg, n))
+        step = self.cost_model.step(rows or self.base.batch_size, self.base.seq_len, max_active(cfg, n))
         return self.cost_model.peak_memory_bytes(self.base.optimizer, step.activation_bytes)
 
     def feasible(self, device: Device) -> np.ndarray:
         """Arms whose peak memory fits the device's usable memory."""
-        usable = device.profile.usable_memory_bytes
-        return np.array([self.peak_memory_bytes(a) <= usable for a in range(len(self.arms))])
+        usable, rows = device.profile.usable_memory_bytes, self.rows_per_step(device)
+        return np.array([self.peak_memory_bytes(a, rows) <= usable for a in range(len(self.arms))])
 
     def can_train(self, device: Device) -> bool:
         return bool(self.feasible(device).any())
@@ -114,7 +133,8 @@ class DropPEFTConfigurator(Configurator):
     def expected_time_s(self, device: Device, arm: int, shared: frozenset[str] | None) -> float:
         """Expected update time under median conditions (the simulation's time model)."""
         blocks = expected_active(self.arms[arm], self.cost_model.model_blocks)
-        flops = self.base.local_steps * self.cost_model.mean_step_flops(self.base.batch_size, self.base.seq_len, blocks)
+        step_flops = self.cost_model.mean_step_flops(self.rows_per_step(device), self.base.seq_len, blocks)
+        flops = self.base.local_steps * step_flops
         sent = self.cost_model.sent_bytes(shared)
         profile = device.profile
         times = phase_times(profile, median_conditions(profile), flops=flops, download_bytes=sent, upload_bytes=sent)
@@ -176,7 +196,8 @@ class DropPEFTConfigurator(Configurator):
         columns: dict[int, dict[str, object]] = {}
         for rec in feedback.records:
             arm = feedback.plans[rec.device_id].config.arm
-            reward = None if rewards is None else rewards.get(rec.device_id)
+            raw = None if rewards is None else rewards.get(rec.device_id)
+            reward = None if raw is None else decision_value(raw)
             if arm is not None and reward is not None:
                 self.policy.update(arm, reward)
             columns[rec.device_id] = {"arm": arm, "reward": math.nan if reward is None else reward}

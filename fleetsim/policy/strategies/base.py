@@ -4,12 +4,12 @@ Modelled on Flower's ``Strategy``: a small ABC, the round number first, delivere
 lost updates known from the records. For round r the simulation calls, in this order:
 
 1. ``select(r, available, k)`` — the devices that train;
-2. ``configure(r, devices)`` — an :class:`~fleetsim.core.rounds.Assignment`: one ``TrainConfig`` each;
-3. ``shared_names(r)`` — the trainable tensors that travel (their bytes are costed);
-4. ``start_state(device, global_state)`` — what each delivered update trains from;
-5. ``aggregate(r, global_state, results)`` — an :class:`~fleetsim.core.rounds.Aggregate`: the new global state;
-6. ``eval_state(global_state)`` / ``device_state(device, global_state)`` — the models evaluated;
-7. ``observe(feedback)`` — learn from the round; extra columns and tables.
+2. ``configure(r, devices)`` — an :class:`~fleetsim.core.rounds.Assignment`: one ``TrainConfig`` each, which
+   also names the trainable tensors that update exchanges with the server (their bytes are costed);
+3. ``start_state(device, global_state)`` — what each delivered update trains from;
+4. ``aggregate(r, global_state, results)`` — an :class:`~fleetsim.core.rounds.Aggregate`: the new global state;
+5. ``eval_state(global_state)`` / ``device_state(device, global_state)`` — the models evaluated;
+6. ``observe(feedback)`` — learn from the round; extra columns and tables.
 
 Hooks take what they need as arguments and return values; none stores a field for a later hook to read.
 What a strategy carries across rounds (and its configurator's and bandit's state) is in ``state_dict`` /
@@ -58,6 +58,7 @@ class StrategyContext:
     block_of: dict[str, int | None]  # trainable tensor name → block index (None: head)
     n_blocks: int
     evaluate: Callable[[Tensors], EvalResult] | None = None  # for strategies that run trials
+    shard_sizes: Sequence[int] = ()  # device id → training examples (a small shard trains at a smaller batch)
 
 
 class Strategy(ABC):
@@ -77,6 +78,11 @@ class Strategy(ABC):
         """The configurator of a strategy built with ``ctx`` and ``options`` (from its arguments alone)."""
 
     @classmethod
+    def resolved_options(cls, options: Strict) -> Strict:
+        """The options this strategy runs with (every default filled in, anything it pins applied)."""
+        return options
+
+    @classmethod
     def dropout_options(cls, options: Strict) -> dict[str, DropoutConfig]:
         """The dropout configurations ``options`` can assign, by the option that sets each (checked against
         the model's number of blocks when the scenario loads)."""
@@ -88,11 +94,7 @@ class Strategy(ABC):
 
     @abstractmethod
     def configure(self, round_idx: int, devices: Sequence[Device]) -> Assignment:
-        """A training configuration for every device in ``devices``."""
-
-    @abstractmethod
-    def shared_names(self, round_idx: int) -> frozenset[str] | None:
-        """Names of the trainable tensors exchanged with the server in ``round_idx`` (None: all of them)."""
+        """A training configuration for every device in ``devices`` (with the tensors it exchanges)."""
 
     @abstractmethod
     def start_state(self, device_id: int, global_state: Tensors) -> Tensors:

@@ -10,9 +10,13 @@
 * ``droppeft_no_ptls`` — the configurator, everything shared.
 
 Devices for which no arm fits in memory are not selected (they could only fail with ``oom``).
-Global accuracy under PTLS is that of the shared blocks with the *mean* of the devices' personal tensors —
-a model the simulator assembles for reporting; personal tensors never travel. The mean personalized
-accuracy (each device's own model on its local held-out data) is reported next to it.
+
+PTLS is modelled as in FedPer / LG-FedAvg: personal tensors never leave a device, so only shared tensors
+are sent and costed, and a device's first update starts its personal tensors from the initial model (the
+server never holds anyone's personal tensors). Global accuracy under PTLS is reported for the shared
+blocks with the *mean* of the devices' personal tensors — a model the simulator assembles for reporting
+only, which no party of the modelled system could build; the mean personalized accuracy (each device's
+own model on its local held-out data) is reported next to it.
 
 State across rounds: which blocks are personal (chosen once in ``disagreement`` mode), the accumulated
 per-block disagreement, every device's personal tensors and their population mean, and the configurator's.
@@ -68,6 +72,10 @@ class DropPEFT(FedLoRA):
         return options.model_copy(update=cls.pinned)
 
     @classmethod
+    def resolved_options(cls, options: Strict) -> Strict:
+        return cls._options(options)
+
+    @classmethod
     def dropout_options(cls, options: Strict) -> dict[str, DropoutConfig]:
         o = cls._options(options)
         if not o.configurator:
@@ -79,7 +87,9 @@ class DropPEFT(FedLoRA):
         o = cls._options(options)
         if not o.configurator:
             return FixedConfigurator(with_dropout(ctx.base_config, cls.dropout_options(o)["fixed_ratio"], o.lr_scale))
-        return DropPEFTConfigurator(ctx.base_config, ctx.cost_model, o, ctx.streams.generator("policy"))
+        return DropPEFTConfigurator(
+            ctx.base_config, ctx.cost_model, o, ctx.streams.generator("policy"), shard_sizes=ctx.shard_sizes
+        )
 
     def __init__(self, ctx: StrategyContext, options: Strict):
         super().__init__(ctx, options)
@@ -93,7 +103,7 @@ class DropPEFT(FedLoRA):
             k = ctx.n_blocks - 1 if ptls.shared_blocks is None else min(ptls.shared_blocks, ctx.n_blocks)
             self.personal_blocks = np.arange(k, ctx.n_blocks)
         self.disagreement = np.zeros(ctx.n_blocks)
-        self.mean_personal: Tensors = {}  # population mean of the personal tensors
+        self.mean_personal: Tensors = {}  # population mean of the personal tensors (reporting only)
 
     # ------------------------------------------------------------------------------------------- PTLS
 
@@ -112,12 +122,12 @@ class DropPEFT(FedLoRA):
         return frozenset(n for n in self.ctx.block_of if n not in personal)
 
     def start_state(self, device_id: int, global_state: Tensors) -> Tensors:
-        """Shared tensors from the server; personal ones from the device's store, or — for a device that has
-        not trained yet — the population mean of the personal tensors (a FedPer-style warm start, [R])."""
+        """Shared tensors from the server; personal ones from the device's own store, or — for a device that
+        has not trained yet — the initial model's (the server's copy of a personal tensor is never updated)."""
         personal = self.personal
         if self.store is None or not personal:
             return global_state
-        own = self.store.get(device_id) or self.mean_personal
+        own = self.store.get(device_id) or {}
         return {name: own.get(name, tensor) if name in personal else tensor for name, tensor in global_state.items()}
 
     def device_state(self, device_id: int, global_state: Tensors) -> Tensors:

@@ -18,6 +18,7 @@ from dataclasses import replace
 
 from pydantic import Field
 
+from fleetsim.core.precision import decision_value
 from fleetsim.core.rounds import Aggregate, Assignment
 from fleetsim.core.state import StateDict
 from fleetsim.core.updates import UpdateResult
@@ -50,13 +51,15 @@ class FedAdapter(FedLoRA):
         return (round_idx + 1) % self.opts.trial_every == 0 and self.depth < self.max_depth
 
     def configure(self, round_idx: int, devices: Sequence[Device]) -> Assignment:
+        """Every device trains the top ``depth`` blocks; in a trial round every other one trains one more.
+        Each exchanges exactly the tensors it trains."""
+        deeper = 1 if self.is_trial(round_idx) else 0
+        depths = {d.id: self.depth + (i % 2) * deeper for i, d in enumerate(devices)}
         base = self.ctx.base_config
-        if not self.is_trial(round_idx):
-            return Assignment({d.id: replace(base, trainable_depth=self.depth) for d in devices})
-        return Assignment({d.id: replace(base, trainable_depth=self.depth + (i % 2)) for i, d in enumerate(devices)})
+        return Assignment({d: replace(base, trainable_depth=k, shared=self.top_names(k)) for d, k in depths.items()})
 
-    def shared_names(self, round_idx: int) -> frozenset[str] | None:
-        depth = self.depth + (1 if self.is_trial(round_idx) else 0)
+    def top_names(self, depth: int) -> frozenset[str]:
+        """The LoRA tensors of the top ``depth`` blocks, and the head."""
         lowest = self.ctx.n_blocks - depth
         return frozenset(n for n, b in self.ctx.block_of.items() if b is None or b >= lowest)
 
@@ -69,7 +72,7 @@ class FedAdapter(FedLoRA):
             merged = block_fedavg(global_state, results, self.ctx.block_of) if results else global_state
             return Aggregate(merged, {"trainable_depth": self.depth, "trial": ""})
         candidates = {d: block_fedavg(global_state, rs, self.ctx.block_of) for d, rs in sorted(groups.items())}
-        scores = {d: self.ctx.evaluate(state).accuracy for d, state in candidates.items()}
+        scores = {d: decision_value(self.ctx.evaluate(state).accuracy) for d, state in candidates.items()}
         self.depth = max(sorted(scores), key=lambda d: (scores[d], -d))  # ties: the shallower
         trial = str([round(scores[d], 4) for d in sorted(scores)])
         return Aggregate(candidates[self.depth], {"trainable_depth": self.depth, "trial": trial})

@@ -8,6 +8,7 @@ every tensor shared, per-block FedAvg weighted by samples × the steps each bloc
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from fleetsim.core.rounds import Aggregate, Assignment, RoundExtras, RoundFeedback
 from fleetsim.core.state import StateDict
@@ -39,9 +40,14 @@ class FedLoRA(Strategy):
         return uniform_sample(candidates, k, self.ctx.streams.generator("selection", round_idx))
 
     def configure(self, round_idx: int, devices: Sequence[Device]) -> Assignment:
-        return self.configurator.assign(round_idx, devices, self.shared_names(round_idx))
+        """The configurator's configs, each exchanging the round's shared tensors."""
+        shared = self.shared_names(round_idx)
+        assignment = self.configurator.assign(round_idx, devices, shared)
+        configs = {d: replace(config, shared=shared) for d, config in assignment.configs.items()}
+        return Assignment(configs, assignment.round_columns)
 
     def shared_names(self, round_idx: int) -> frozenset[str] | None:
+        """Names of the trainable tensors exchanged with the server in ``round_idx`` (None: all of them)."""
         return None
 
     def start_state(self, device_id: int, global_state: Tensors) -> Tensors:
