@@ -14,6 +14,7 @@ from fleetsim.core.errors import InputError
 __all__ = ["main"]
 
 EXIT_INPUT = 2
+EXIT_INTERRUPTED = 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -22,7 +23,8 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="simulate a scenario and write a run directory")
     run.set_defaults(handler=_run)
-    run.add_argument("scenario", type=Path)
+    run.add_argument("scenario", type=Path, nargs="?", help="scenario file (or --resume RUN_DIR)")
+    run.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR", help="go on with a stopped run")
     run.add_argument(
         "--set",
         dest="overrides",
@@ -85,18 +87,33 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INPUT
     except KeyboardInterrupt:
         print("fleetsim: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _run(args: argparse.Namespace) -> int:
     from fleetsim.app.loading import load_scenario
-    from fleetsim.app.runner import run_scenario
+    from fleetsim.app.runner import RunInterrupted, resume_run, run_scenario
     from fleetsim.io.report_text import print_summary
 
-    loaded = load_scenario(args.scenario, args.overrides)
-    if args.run_dir is not None and args.run_dir.exists():
-        raise InputError("--run-dir", "", "a directory that does not exist yet", str(args.run_dir))
-    result = run_scenario(loaded, run_dir=args.run_dir, progress=not args.quiet)
+    if (args.scenario is None) == (args.resume is None):
+        raise InputError(
+            "run", "", "a scenario file or --resume RUN_DIR (one of them)", "both" if args.scenario else "none"
+        )
+    try:
+        if args.resume is not None:
+            if args.overrides or args.run_dir:
+                raise InputError(
+                    "--resume", "", "no --set or --run-dir (a run resumes as it started)", str(args.resume)
+                )
+            result = resume_run(args.resume, progress=not args.quiet)
+        else:
+            loaded = load_scenario(args.scenario, args.overrides)
+            if args.run_dir is not None and args.run_dir.exists():
+                raise InputError("--run-dir", "", "a directory that does not exist yet", str(args.run_dir))
+            result = run_scenario(loaded, run_dir=args.run_dir, progress=not args.quiet)
+    except RunInterrupted as stop:
+        print(f"fleetsim: interrupted: {stop}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if not args.quiet:
         print_summary(result.summary, result.run_dir)
     else:

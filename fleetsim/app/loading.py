@@ -69,6 +69,21 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Loade
         [f"fleet[{i}].profile" for i in range(len(scenario.fleet))],
         path,
     )
+    return _cross_checked(scenario, path, profiles, raw)
+
+
+def load_saved_scenario(file: str, raw: dict[str, Any], profiles: dict[str, Any]) -> LoadedScenario:
+    """The scenario a run directory saved (its raw tree, its file's name, the profiles it used), checked
+    again: the run resumes exactly as it started, whatever happened to the files since."""
+    path = Path(file)
+    scenario = validate(Scenario, raw, path)
+    loaded = {pid: validate(DeviceProfile, tree, f"{path}: profile {pid}") for pid, tree in profiles.items()}
+    return _cross_checked(scenario, path, loaded, raw)
+
+
+def _cross_checked(
+    scenario: Scenario, path: Path, profiles: dict[str, DeviceProfile], raw: dict[str, Any]
+) -> LoadedScenario:
     if scenario.rounds.clients_per_round > scenario.fleet_size:
         raise InputError(
             path,

@@ -1,18 +1,26 @@
-"""Build a run from a loaded scenario, simulate it, and write its run directory.
+"""Build a run from a loaded scenario, simulate it, and keep its run directory consistent throughout.
 
 This is the composition root: it wires assets, data, model, costs, strategy, executor, evaluator,
-simulation and recorder together, and is the only place that knows all of them.
+simulation and recorder together, and is the only place that knows all of them. The run directory is
+reserved before the first round; every finished round commits its rows and a checkpoint, so a run stopped
+by Ctrl-C (at the end of the round in progress), a crash or a kill resumes with ``resume_run`` and ends
+with the same tables as a run that was never stopped.
 """
 
 from __future__ import annotations
 
+import signal
+import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fleetsim.app.loading import LoadedScenario
+from fleetsim.app.loading import LoadedScenario, load_saved_scenario
 from fleetsim.app.summary import run_summary
 from fleetsim.core.errors import InputError
 from fleetsim.core.rng import Streams
@@ -20,7 +28,7 @@ from fleetsim.core.updates import TrainConfig
 from fleetsim.costs.cost_model import CostModel
 from fleetsim.costs.model_counter import ModelCounter
 from fleetsim.io.recorder import Recorder
-from fleetsim.io.rundir import new_run_dir, write_run_dir
+from fleetsim.io.rundir import RunDir, reserve_run_dir
 from fleetsim.policy.strategies import StrategyContext, make_strategy
 from fleetsim.sim.simulation import Simulation
 from fleetsim.sim.state import SimulationState
@@ -32,13 +40,22 @@ from fleetsim.train.executors import EXECUTORS, Executor
 from fleetsim.train.local import LocalTrainer
 from fleetsim.train.models import ModelBundle, load_model
 
-__all__ = ["RunResult", "run_scenario"]
+__all__ = ["RunInterrupted", "RunResult", "resume_run", "run_scenario"]
 
 
 @dataclass(frozen=True)
 class RunResult:
     run_dir: Path
     summary: dict[str, Any]
+
+
+class RunInterrupted(Exception):
+    """A run stopped before it finished; its directory holds the last committed round and a checkpoint."""
+
+    def __init__(self, run_dir: Path, rounds: int):
+        self.run_dir = run_dir
+        self.rounds = rounds
+        super().__init__(f"stopped after {rounds} committed rounds; resume with: fleetsim run --resume {run_dir}")
 
 
 def run_scenario(
@@ -49,101 +66,221 @@ def run_scenario(
     wrap_executor: Callable[[Executor], Executor] | None = None,
     label: str | None = None,
 ) -> RunResult:
-    """Simulate ``loaded`` and write its run directory; return the directory and the summary.
+    """Simulate ``loaded`` into a new run directory; return the directory and the summary.
 
     ``run_dir`` must not exist (default: a new ``<output_dir>/<name>-<time>``). ``wrap_executor`` may wrap
-    the executor that trains delivered updates (instrumentation, tests).
+    the executor that trains delivered updates (instrumentation, tests). Raises :class:`RunInterrupted`
+    when stopped early (Ctrl-C), after writing the checkpoint.
     """
-    host_start = time.perf_counter()
-    sc = loaded.scenario
     if run_dir is not None and run_dir.exists():
         raise FileExistsError(f"run directory {run_dir} already exists")
-    target_dir = run_dir or new_run_dir(Path(sc.output_dir), sc.name)
-    streams = Streams(sc.seed)
-    train_frame, _ = assets.load_dataset_frames(sc.dataset.id)
-    model_path = assets.model_dir(sc.model.id)
-    bundle = load_model(
-        str(model_path), int(train_frame.label.nunique()), sc.model.lora, streams.integer_seed("model-init")
-    )
-    task = build_task(
-        dataset_id=sc.dataset.id,
-        model_key=str(model_path.resolve()),
-        tokenizer=bundle.tokenizer,
-        seq_len=sc.training.seq_len,
-        n_devices=sc.fleet_size,
-        partition=sc.dataset.partition,
-        eval_max_examples=sc.evaluation.max_examples,
-        rng_partition=streams.generator("partition"),
-        rng_eval=streams.generator("eval-subset"),
-        scenario_file=loaded.path,
-        local_test_examples=sc.dataset.local_test_examples,
-    )
-    cost_model = _cost_model(sc, bundle, task, str(model_path.resolve()))
-    base = _base_config(sc)
-    evaluator = Evaluator(bundle, task, sc.evaluation.batch_size, sc.training.seq_len)
-    shard_sizes = [len(shard) for shard in task.shards]
-    ctx = StrategyContext(
-        base,
-        cost_model,
-        streams,
-        bundle.block_of,
-        bundle.num_blocks,
-        evaluate=evaluator.evaluate,
-        shard_sizes=shard_sizes,
-    )
-    strategy = make_strategy(sc.strategy.name, sc.strategy.options, ctx)
+    return _Run(loaded, progress, wrap_executor).go(run_dir, label, resume=False)
 
-    initial_state = bundle.state()
-    initial_eval = evaluator.evaluate(initial_state)
-    setup_s = time.perf_counter() - host_start
 
-    executor = EXECUTORS[sc.executor.kind].build(LocalTrainer(bundle, task.train))
-    if wrap_executor is not None:
-        executor = wrap_executor(executor)
-    recorder = Recorder()
-    sim = Simulation(
-        scenario=sc,
-        composition=[(e.profile, loaded.profiles[e.profile], e.count) for e in sc.fleet],
-        shards=task.shards,
-        strategy=strategy,
-        cost_model=cost_model,
-        executor=executor,
-        evaluator=evaluator,
-        streams=streams,
-        recorder=recorder,
-        initial_state=initial_state,
-    )
-    bar = None
-    try:
-        if not any(strategy.configurator.can_train(d) for d in sim.fleet.devices):
+def resume_run(run_dir: Path, *, progress: bool = True) -> RunResult:
+    """Go on with a stopped run from its last checkpoint (or from the start, if it has none)."""
+    directory = RunDir(run_dir)
+    status = directory.status()
+    if status == "complete":  # nothing to do (but what only a resume needed may still be there)
+        directory.clean_up()
+        summary = directory.summary()
+        assert summary is not None
+        return RunResult(run_dir, summary)
+    if status is None or not (run_dir / "resume").is_dir():
+        raise InputError(run_dir, "", "a run directory to resume (status running or interrupted)", str(run_dir))
+    loaded = load_saved_scenario(*directory.read_scenario())
+    label = (directory.summary() or {}).get("label")
+    return _Run(loaded, progress, None).go(run_dir, label, resume=True)
+
+
+class _Run:
+    """One run being set up, simulated and written (fresh or resumed)."""
+
+    def __init__(self, loaded: LoadedScenario, progress: bool, wrap_executor: Callable[[Executor], Executor] | None):
+        self.host_start = time.perf_counter()
+        self.loaded = loaded
+        self.progress = progress
+        self._build(wrap_executor)
+
+    def _build(self, wrap_executor: Callable[[Executor], Executor] | None) -> None:
+        loaded, sc = self.loaded, self.loaded.scenario
+        streams = Streams(sc.seed)
+        train_frame, _ = assets.load_dataset_frames(sc.dataset.id)
+        model_path = assets.model_dir(sc.model.id)
+        init_seed = streams.integer_seed("model-init")
+        bundle = load_model(str(model_path), int(train_frame.label.nunique()), sc.model.lora, init_seed)
+        task = build_task(
+            dataset_id=sc.dataset.id,
+            model_key=str(model_path.resolve()),
+            tokenizer=bundle.tokenizer,
+            seq_len=sc.training.seq_len,
+            n_devices=sc.fleet_size,
+            partition=sc.dataset.partition,
+            eval_max_examples=sc.evaluation.max_examples,
+            rng_partition=streams.generator("partition"),
+            rng_eval=streams.generator("eval-subset"),
+            scenario_file=loaded.path,
+            local_test_examples=sc.dataset.local_test_examples,
+        )
+        self.task = task
+        self.cost_model = _cost_model(sc, bundle, task, str(model_path.resolve()))
+        self.base = _base_config(sc)
+        evaluator = Evaluator(bundle, task, sc.evaluation.batch_size, sc.training.seq_len)
+        shard_sizes = [len(shard) for shard in task.shards]
+        blocks = bundle.block_of, bundle.num_blocks
+        ctx = StrategyContext(
+            self.base, self.cost_model, streams, *blocks, evaluate=evaluator.evaluate, shard_sizes=shard_sizes
+        )
+        self.strategy = make_strategy(sc.strategy.name, sc.strategy.options, ctx)
+        initial_state = bundle.state()
+        self.initial_accuracy = evaluator.evaluate(initial_state).accuracy
+        executor = EXECUTORS[sc.executor.kind].build(LocalTrainer(bundle, task.train))
+        if wrap_executor is not None:
+            executor = wrap_executor(executor)
+        self.recorder = Recorder()
+        self.sim = Simulation(
+            scenario=sc,
+            composition=[(e.profile, loaded.profiles[e.profile], e.count) for e in sc.fleet],
+            shards=task.shards,
+            strategy=self.strategy,
+            cost_model=self.cost_model,
+            executor=executor,
+            evaluator=evaluator,
+            streams=streams,
+            recorder=self.recorder,
+            initial_state=initial_state,
+        )
+        if not any(self.strategy.configurator.can_train(d) for d in self.sim.fleet.devices):
+            self.strategy.close()
             raise InputError(
                 loaded.path,
                 "fleet",
                 f"at least one device on which some configuration of {sc.strategy.name} fits in memory",
                 f"none of {sc.fleet_size} devices",
             )
-        bar = _progress_bar(sc.stop.max_rounds, sc.name, progress)
-        sim.on_round = lambda st, t: _tick(bar, st, t)
-        state = sim.run()
+        self.setup_s = time.perf_counter() - self.host_start
+
+    # ------------------------------------------------------------------------------------------- running
+
+    def go(self, run_dir: Path | None, label: str | None, *, resume: bool) -> RunResult:
+        sc = self.loaded.scenario
+        if run_dir is None:
+            path = reserve_run_dir(Path(sc.output_dir), sc.name)
+        else:
+            path = run_dir
+            if not resume:
+                path.mkdir(parents=True)  # exactly this one: an existing folder is an error
+        self.directory = RunDir(path)
+        self.label = label or path.name
+        self.earlier_host_s = 0.0
+        if resume:
+            self._restore()
+        else:
+            profiles = {pid: p.model_dump(mode="json") for pid, p in self.loaded.profiles.items()}
+            self.directory.write_scenario(self.loaded.resolved(), self.loaded.raw, str(self.loaded.path), profiles)
+        self.directory.write_summary(self._status("running"))
+        self.committed = self.recorder.counts()
+        bar = None
+        try:
+            with _stop_on_ctrl_c(self.sim):
+                bar = _progress_bar(sc.stop.max_rounds, sc.name, self.progress, self.sim.state.round_idx)
+                self.sim.on_round = lambda st, t: self._commit(bar, st, t)
+                state = self.sim.run()
+        except BaseException as err:
+            self._stopped(f"{type(err).__name__}: {err}" if not isinstance(err, KeyboardInterrupt) else "Ctrl-C")
+            if isinstance(err, KeyboardInterrupt):
+                raise RunInterrupted(path, self.sim.state.round_idx) from None
+            raise
+        finally:
+            self.strategy.close()
+            if bar is not None:
+                bar.close()
+        if self.sim.stopped_early:
+            self._stopped("Ctrl-C")
+            raise RunInterrupted(path, state.round_idx)
+        return self._finish(state)
+
+    def _commit(self, bar: Any, state: SimulationState, sim_time_s: float) -> None:
+        """A round ended: commit its rows, then a checkpoint to resume from."""
+        self.directory.write_part(state.round_idx - 1, self.recorder.rows_since(self.committed))
+        self.committed = self.recorder.counts()
+        meta = {"parts": state.round_idx, "initial_accuracy": self.initial_accuracy, "host_s": self._host_s()}
+        self.directory.write_checkpoint(self.sim.state_dict(), meta)
+        _tick(bar, state, sim_time_s)
+
+    def _restore(self) -> None:
+        """Load the last checkpoint and the rows committed with it; drop anything written after it."""
+        checkpoint = self.directory.read_checkpoint()
+        parts = 0
+        if checkpoint is not None:
+            state, meta = checkpoint
+            parts = int(meta["parts"])
+            self.sim.load_state_dict(state)
+            self.initial_accuracy = float(meta["initial_accuracy"])
+            self.earlier_host_s = float(meta["host_s"])
+            self.recorder.extend(self.directory.read_parts(parts))
+        self.directory.drop_parts_from(parts)
+
+    def _host_s(self) -> float:
+        return self.earlier_host_s + time.perf_counter() - self.host_start
+
+    def _status(self, status: str, **extra: Any) -> dict[str, Any]:
+        sc = self.loaded.scenario
+        return {
+            "status": status,
+            "label": self.label,
+            "scenario": sc.name,
+            "seed": sc.seed,
+            "strategy": sc.strategy.name,
+            "rounds_committed": self.sim.state.round_idx,
+            "updated": datetime.now().isoformat(timespec="seconds"),
+            **extra,
+        }
+
+    def _stopped(self, reason: str) -> None:
+        resume = f"fleetsim run --resume {self.directory.path}"
+        self.directory.write_summary(self._status("interrupted", reason=reason, resume=resume))
+
+    def _finish(self, state: SimulationState) -> RunResult:
+        frames = self.recorder.frames()
+        summary = run_summary(
+            self.loaded,
+            state,
+            frames,
+            self.cost_model,
+            self.base,
+            majority_accuracy=self.task.majority_accuracy,
+            initial_accuracy=self.initial_accuracy,
+            eval_examples=len(self.task.test),
+            setup_s=self.setup_s,
+        )
+        summary["host_time_s"]["total"] = self._host_s()
+        summary = {"status": "complete", "label": self.label, **summary}
+        self.directory.write_tables(frames)
+        self.directory.write_summary(summary)
+        self.directory.clean_up()
+        return RunResult(self.directory.path, summary)
+
+
+@contextmanager
+def _stop_on_ctrl_c(sim: Simulation) -> Iterator[None]:
+    """The first Ctrl-C asks the simulation to stop at the end of the round in progress; a second one
+    interrupts at once (the last committed round is kept)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def request_stop(signum: int, frame: Any) -> None:
+        sim.stop_requested = True
+        print("\nfleetsim: stopping after this round (Ctrl-C again to stop now)", file=sys.stderr, flush=True)
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        yield
     finally:
-        strategy.close()
-        if bar is not None:
-            bar.close()
-    summary = run_summary(
-        loaded,
-        state,
-        recorder.frames(),
-        cost_model,
-        base,
-        majority_accuracy=task.majority_accuracy,
-        initial_accuracy=initial_eval.accuracy,
-        eval_examples=len(task.test),
-        setup_s=setup_s,
-    )
-    summary["host_time_s"]["total"] = time.perf_counter() - host_start
-    summary["label"] = label or target_dir.name
-    write_run_dir(target_dir, recorder, summary, loaded.resolved())
-    return RunResult(target_dir, summary)
+        signal.signal(signal.SIGINT, previous)
 
 
 def _base_config(sc: Scenario) -> TrainConfig:
@@ -171,12 +308,12 @@ def _cost_model(sc: Scenario, bundle: ModelBundle, task: Task, model_key: str) -
     return CostModel(proxy, bundle.num_blocks, bundle.tensor_bytes, cache_dir=cache)
 
 
-def _progress_bar(total: int | None, name: str, enabled: bool) -> Any:
+def _progress_bar(total: int | None, name: str, enabled: bool, done: int) -> Any:
     if not enabled:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=name, unit="round", dynamic_ncols=True)
+    return tqdm(total=total, initial=done, desc=name, unit="round", dynamic_ncols=True)
 
 
 def _tick(bar: Any, state: SimulationState, sim_time_s: float) -> None:

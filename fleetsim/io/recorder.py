@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from fleetsim.core.evaluation import EvalResult
+from fleetsim.core.intervals import wilson_interval
 from fleetsim.core.rounds import RoundExtras
 from fleetsim.core.updates import Outcome, UpdatePlan, UpdateRecord, UpdateResult
 
@@ -81,6 +82,8 @@ class Recorder:
                 row.update(extras.update_columns.get(rec.device_id, {}))
             self.updates.append(row)
         counts = {reason.value: sum(r.outcome is reason for r in records) for reason in Outcome.losses()}
+        # Sampling noise of the accuracy on the evaluation subset (Wilson score interval).
+        low, high = wilson_interval(evaluation.accuracy, evaluation.n_examples) if evaluation else (math.nan, math.nan)
         losses = [res.train_loss_mean for res in results]
         self.rounds.append(
             {
@@ -94,6 +97,8 @@ class Recorder:
                 "n_lost": len(records) - len(results),
                 **{f"lost_{k}": v for k, v in counts.items()},
                 "accuracy": evaluation.accuracy if evaluation else math.nan,
+                "accuracy_ci95_low": low,
+                "accuracy_ci95_high": high,
                 "eval_loss": evaluation.loss if evaluation else math.nan,
                 "train_loss_mean": sum(losses) / len(losses) if losses else math.nan,
                 "bytes_down": sum(r.bytes_down for r in records),
@@ -107,6 +112,24 @@ class Recorder:
         if extras is not None:
             for name, rows in extras.tables.items():
                 self.tables.setdefault(name, []).extend(rows)
+
+    def rows(self) -> dict[str, list[dict[str, Any]]]:
+        """Every table's rows so far, by table name."""
+        return {"rounds": self.rounds, "updates": self.updates, "events": self.events, **self.tables}
+
+    def counts(self) -> dict[str, int]:
+        """How many rows each table holds (a mark for :meth:`rows_since`)."""
+        return {name: len(rows) for name, rows in self.rows().items()}
+
+    def rows_since(self, counts: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
+        """The rows added after ``counts`` was taken."""
+        return {name: rows[counts.get(name, 0) :] for name, rows in self.rows().items()}
+
+    def extend(self, rows: dict[str, list[dict[str, Any]]]) -> None:
+        """Append rows (a run's committed rows, when it resumes)."""
+        for name, new in rows.items():
+            target = {"rounds": self.rounds, "updates": self.updates, "events": self.events}.get(name)
+            (target if target is not None else self.tables.setdefault(name, [])).extend(new)
 
     def frames(self) -> dict[str, pd.DataFrame]:
         events = pd.DataFrame(self.events, columns=["time_s", "round", "device_id", "kind", "detail"])

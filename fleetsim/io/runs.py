@@ -1,8 +1,9 @@
 """Reading run directories back: ``fleetsim.load_run(path)`` and ``load_runs(paths)``.
 
 A run directory holds ``rounds.parquet``, ``updates.parquet``, ``events.parquet``, ``summary.json`` and
-``scenario.resolved.yaml`` (schema in the README). ``load_runs`` stacks several runs into tidy frames with a
-``run`` column, ready for pandas/matplotlib.
+``scenario.resolved.yaml`` (schema in the README); a run that is still going or stopped early holds the rows
+of its committed rounds in ``parts/``, which ``load_run`` reads instead. ``load_runs`` stacks several runs
+into tidy frames with a ``run`` column, ready for pandas/matplotlib.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import pandas as pd
 import yaml
 
 from fleetsim.core.errors import InputError
+from fleetsim.io.recorder import Recorder
+from fleetsim.io.rundir import RunDir
 
 __all__ = ["Run", "Runs", "load_run", "load_runs"]
 
@@ -43,6 +46,11 @@ class Run:
         """``label`` from the summary when a study named the run, else the directory name."""
         return str(self.summary.get("label") or self.path.name)
 
+    @property
+    def status(self) -> str:
+        """``complete``, or ``running`` / ``interrupted`` (then the tables hold the committed rounds only)."""
+        return str(self.summary.get("status", "complete"))
+
 
 @dataclass(frozen=True)
 class Runs:
@@ -60,8 +68,13 @@ def load_run(path: str | Path) -> Run:
     root = Path(path)
     if not (root / "summary.json").is_file():
         raise InputError(root, "", "a run directory (with summary.json)", str(root))
-    frames = {name: pd.read_parquet(root / f"{name}.parquet") for name in TABLES}
     summary = json.loads((root / "summary.json").read_text())
+    if all((root / f"{name}.parquet").is_file() for name in TABLES):
+        frames = {name: pd.read_parquet(root / f"{name}.parquet") for name in TABLES}
+    else:  # a run still going, or stopped early: the rounds committed so far
+        recorder = Recorder()
+        recorder.extend(RunDir(root).read_parts())
+        frames = recorder.frames()
     resolved = root / "scenario.resolved.yaml"
     scenario = yaml.safe_load(resolved.read_text()) if resolved.is_file() else {}
     return Run(root, frames["rounds"], frames["updates"], frames["events"], summary, scenario)

@@ -21,6 +21,7 @@ import simpy
 from fleetsim.core.evaluation import EvalResult
 from fleetsim.core.rng import Streams
 from fleetsim.core.rounds import RoundExtras, RoundFeedback
+from fleetsim.core.state import StateDict
 from fleetsim.core.updates import Outcome, UpdateRecord
 from fleetsim.costs.cost_model import CostModel
 from fleetsim.io.recorder import Recorder
@@ -83,12 +84,37 @@ class Simulation:
         )
         self.on_round = on_round
         self.env = simpy.Environment()
+        self.stop_requested = False  # set (e.g. by Ctrl-C) to stop at the next round boundary
 
     def run(self) -> SimulationState:
-        """Run until a stop condition holds; return the final state."""
+        """Run until a stop condition holds or a stop is requested; return the state."""
         server = self.env.process(self._server())
         self.env.run(until=server)
         return self.state
+
+    @property
+    def stopped_early(self) -> bool:
+        """Whether the last :meth:`run` ended on request, before a stop condition held."""
+        return self.state.stop_reason is None
+
+    def state_dict(self) -> StateDict:
+        """Everything needed to go on from this round boundary: the clock, the server's state, the global
+        trainable state, every device's availability and the strategy's state."""
+        return {
+            "clock_s": float(self.env.now),
+            "server": self.state.state_dict(),
+            "global_state": dict(self.state.global_state),
+            "fleet": self.fleet.state_dict(),
+            "strategy": self.strategy.state_dict(),
+        }
+
+    def load_state_dict(self, state: StateDict) -> None:
+        """Go on from a round boundary saved by :meth:`state_dict` (before :meth:`run`)."""
+        self.env = simpy.Environment(initial_time=float(state["clock_s"]))
+        self.state.load_state_dict(state["server"])
+        self.state.global_state = dict(state["global_state"])
+        self.fleet.load_state_dict(state["fleet"])
+        self.strategy.load_state_dict(state["strategy"])
 
     def _availability_changed(self, time_s: float, device_id: int, online: bool) -> None:
         """Log an availability change (found lazily, maybe rounds later) against the round it happened in."""
@@ -98,7 +124,7 @@ class Simulation:
 
     def _server(self) -> Generator[simpy.Event, object, None]:
         sc, env, st = self.scenario, self.env, self.state
-        while st.stop_reason is None:
+        while st.stop_reason is None and not self.stop_requested:
             available = self.fleet.available(env.now)
             selected = []
             if len(available) >= sc.rounds.min_available:

@@ -10,7 +10,10 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from fleetsim.core.rng import Streams
+from fleetsim.core.state import StateDict
 from fleetsim.core.updates import Conditions
 from fleetsim.spec.profiles import DeviceProfile
 from fleetsim.world.availability import first_period, period_length_s
@@ -56,6 +59,20 @@ class Fleet:
 
     def __len__(self) -> int:
         return len(self.devices)
+
+    def state_dict(self) -> StateDict:
+        """Every device's availability state, as arrays in device order."""
+        return {
+            "period": np.array([d.period for d in self.devices], dtype=np.int64),
+            "online": np.array([d.online for d in self.devices], dtype=bool),
+            "change_at_s": np.array([d.change_at_s for d in self.devices], dtype=float),
+        }
+
+    def load_state_dict(self, state: StateDict) -> None:
+        for device, period, online, change in zip(
+            self.devices, state["period"], state["online"], state["change_at_s"], strict=True
+        ):
+            device.period, device.online, device.change_at_s = int(period), bool(online), float(change)
 
     def _start(self, device: Device) -> None:
         avail = device.profile.availability

@@ -1,0 +1,107 @@
+"""Runs survive: a run killed (SIGKILL) at random moments and resumed each time, or stopped with Ctrl-C and
+resumed, ends with the same tables as a run never stopped, byte for byte; runs started together into one
+folder each get their own directory."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+TINY = ROOT / "scenarios" / "tiny.yaml"
+# Six rounds of DropPEFT with a policy that draws random numbers: the checkpoint must hold the bandit's
+# generator, the personal tensors and the fleet's availability for the tables to match.
+SETTINGS = ["strategy.name=droppeft", "strategy.options.policy=epsilon_greedy", "stop.max_rounds=6"]
+TABLES = ("rounds", "updates", "events", "bandit")
+
+
+def _start(*args: str) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "fleetsim", "run", *args, "--quiet"]
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _fresh(run_dir: Path) -> subprocess.Popen[str]:
+    return _start(str(TINY), "--run-dir", str(run_dir), *[a for s in SETTINGS for a in ("--set", s)])
+
+
+def _tables(run_dir: Path) -> dict[str, bytes]:
+    return {name: (run_dir / f"{name}.parquet").read_bytes() for name in TABLES}
+
+
+def _status(run_dir: Path) -> str | None:
+    path = run_dir / "summary.json"
+    return json.loads(path.read_text())["status"] if path.is_file() else None
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> tuple[dict[str, bytes], float]:
+    """The tables of a run never stopped, and how long it took (wall seconds)."""
+    run_dir = tmp_path_factory.mktemp("reference") / "run"
+    start = time.monotonic()
+    done = _fresh(run_dir)
+    assert done.wait(timeout=300) == 0, done.stderr.read() if done.stderr else ""
+    return _tables(run_dir), time.monotonic() - start
+
+
+def test_killed_at_five_random_moments_and_resumed_each_time_gives_the_same_tables(reference, tmp_path):
+    expected, duration_s = reference
+    run_dir = tmp_path / "run"
+    # Each process is killed after a random share of an uninterrupted run's time: during start-up, training,
+    # evaluation, or while a part or a checkpoint is being written.
+    delays = [random.Random(20261125 + i).uniform(1.0, duration_s) for i in range(5)]
+    process = _fresh(run_dir)
+    seen = []
+    for delay in delays:
+        time.sleep(delay)
+        process.kill()  # SIGKILL: nothing of fleetsim runs after this
+        process.wait()
+        seen.append(_status(run_dir))
+        process = _start("--resume", str(run_dir))
+    assert process.wait(timeout=300) == 0, process.stderr.read() if process.stderr else ""
+    assert _status(run_dir) == "complete"
+    assert _tables(run_dir) == expected
+    assert "running" in seen, f"some kill must land mid-run: {seen}"
+    assert not (run_dir / "parts").exists() and not (run_dir / "checkpoint.json").exists()
+
+
+def test_ctrl_c_stops_after_the_round_and_the_run_resumes(reference, tmp_path):
+    expected, _ = reference
+    run_dir = tmp_path / "run"
+    process = _fresh(run_dir)
+    while not (run_dir / "parts" / "00001.json").is_file():
+        assert process.poll() is None, "the run ended before two rounds were committed"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert f"resume with: fleetsim run --resume {run_dir}" in err and "Traceback" not in err
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["rounds_committed"] >= 2
+    assert summary["resume"] == f"fleetsim run --resume {run_dir}"
+    resumed = _start("--resume", str(run_dir))
+    assert resumed.wait(timeout=300) == 0
+    assert _tables(run_dir) == expected
+
+
+def test_runs_started_together_into_one_folder_get_distinct_directories(tmp_path):
+    first, second = (
+        _start(str(TINY), "--set", f"output_dir={tmp_path}", "--set", "stop.max_rounds=1") for _ in range(2)
+    )
+    outputs = [p.communicate(timeout=300)[0].strip() for p in (first, second)]
+    assert first.returncode == 0 and second.returncode == 0
+    assert len(set(outputs)) == 2 and all(Path(o).parent == tmp_path for o in outputs)
+    assert all(_status(Path(o)) == "complete" for o in outputs)
+
+
+def test_a_name_taken_in_the_same_second_gets_a_suffix(tmp_path):
+    from fleetsim.io.rundir import reserve_run_dir
+
+    made = [reserve_run_dir(tmp_path, "tiny") for _ in range(3)]
+    assert len(set(made)) == 3 and all(p.is_dir() for p in made)
