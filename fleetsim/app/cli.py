@@ -34,6 +34,10 @@ def _parser() -> argparse.ArgumentParser:
         help="override a scenario field, e.g. --set training.local_steps=4 (repeatable)",
     )
     run.add_argument("--run-dir", type=Path, default=None, help="exact output directory (must not exist)")
+    run.add_argument(
+        "--seeds", type=_seed_list, default=None, metavar="S1,S2,...", help="run once per seed and compare them"
+    )
+    run.add_argument("--jobs", type=_positive_int, default=1, help="with --seeds: runs at a time, in processes")
     run.add_argument("--quiet", action="store_true", help="no progress bar and no table")
 
     val = sub.add_parser("validate", help="check a scenario or study file (and the profiles it names) without running")
@@ -41,9 +45,11 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("scenario", type=Path)
     val.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
-    study = sub.add_parser("study", help="run the variants of a study file and compare them")
+    study = sub.add_parser("study", help="run the variants (and seeds) of a study file and compare them")
     study.set_defaults(handler=_study)
-    study.add_argument("study", type=Path)
+    study.add_argument("study", type=Path, nargs="?", help="study file (or --resume STUDY_DIR)")
+    study.add_argument("--resume", type=Path, default=None, metavar="STUDY_DIR", help="go on with a stopped study")
+    study.add_argument("--jobs", type=_positive_int, default=1, help="runs at a time, in worker processes")
     study.add_argument(
         "--set",
         dest="overrides",
@@ -100,6 +106,16 @@ def _run(args: argparse.Namespace) -> int:
             "run", "", "a scenario file or --resume RUN_DIR (one of them)", "both" if args.scenario else "none"
         )
     try:
+        if args.seeds is not None:
+            if args.resume is not None or args.run_dir is not None:
+                raise InputError(
+                    "--seeds", "", "a scenario file (no --resume or --run-dir)", ",".join(map(str, args.seeds))
+                )
+            from fleetsim.app.study import run_seeds
+
+            _headless_plots()
+            _print_comparison(*run_seeds(args.scenario, args.overrides, args.seeds, not args.quiet, args.jobs))
+            return 0
         if args.resume is not None:
             if args.overrides or args.run_dir:
                 raise InputError(
@@ -129,13 +145,39 @@ def _headless_plots() -> None:
 
 
 def _study(args: argparse.Namespace) -> int:
-    from fleetsim.app.study import run_study
+    from fleetsim.app.study import resume_study, run_study
 
     _headless_plots()
-    root, paths = run_study(args.study, args.overrides, progress=not args.quiet)
+    if (args.study is None) == (args.resume is None):
+        given = "both" if args.study else "neither"
+        raise InputError("study", "", "a study file or --resume STUDY_DIR (one of them)", given)
+    if args.resume is not None:
+        root, paths = resume_study(args.resume, progress=not args.quiet, jobs=args.jobs)
+    else:
+        root, paths = run_study(args.study, args.overrides, progress=not args.quiet, jobs=args.jobs)
+    _print_comparison(root, paths)
+    return 0
+
+
+def _print_comparison(root: Path, paths: dict[str, Path]) -> None:
     print((root / "comparison.md").read_text())
     print(f"study: {root}\ncurves: {paths['png']}")
-    return 0
+
+
+def _seed_list(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seeds as integers separated by commas, got {text!r}") from None
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"expected distinct seeds >= 0 separated by commas, got {text!r}")
+    return seeds
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -171,9 +213,13 @@ def _validate(args: argparse.Namespace) -> int:
     from fleetsim.spec.schema import read_yaml_mapping
 
     if "variants" in read_yaml_mapping(args.scenario):
-        spec, loaded = load_study(args.scenario, args.overrides)
-        labels = ", ".join(f"{label} ({ls.scenario.strategy.name})" for label, ls in loaded)
-        print(f"{args.scenario}: ok — study {spec.name}, {len(loaded)} variants: {labels}")
+        spec, runs = load_study(args.scenario, args.overrides)
+        strategies = {run.label: run.loaded.scenario.strategy.name for run in runs}
+        labels = ", ".join(f"{label} ({strategy})" for label, strategy in strategies.items())
+        seeds = f" × seeds {', '.join(map(str, spec.seeds))}" if spec.seeds else ""
+        print(
+            f"{args.scenario}: ok — study {spec.name}, {len(strategies)} variants{seeds} ({len(runs)} runs): {labels}"
+        )
         return 0
     sc = load_scenario(args.scenario, args.overrides).scenario
     mix = ", ".join(f"{e.count}× {e.profile}" for e in sc.fleet)

@@ -26,7 +26,7 @@ from fleetsim.spec.schema import read_yaml_mapping, validate
 from fleetsim.train import assets
 from fleetsim.train.data import label_codes, partition_problem
 from fleetsim.train.executors import EXECUTORS
-from fleetsim.train.models import count_blocks
+from fleetsim.train.models import count_blocks, max_positions
 from fleetsim.train.optimizers import OPTIMIZERS
 
 __all__ = ["LoadedScenario", "load_scenario"]
@@ -98,7 +98,13 @@ def _cross_checked(
     if scenario.cost_model is not None:
         _check_name(ARCHITECTURES, scenario.cost_model.arch, path, "cost_model.arch")
         _check_name(WEIGHT_BYTES, scenario.cost_model.weight_dtype, path, "cost_model.weight_dtype")
-    validate_strategy(scenario.strategy, path, count_blocks(assets.model_dir(scenario.model.id)))
+    model_dir = assets.model_dir(scenario.model.id)
+    validate_strategy(scenario.strategy, path, count_blocks(model_dir))
+    longest = max_positions(model_dir)
+    if longest is not None and scenario.training.seq_len > longest:
+        raise InputError(
+            path, "training.seq_len", f"at most {longest} (the model's longest input)", scenario.training.seq_len
+        )
     _check_partition(scenario, path)
     _check_writable(Path(scenario.output_dir), path)
     return LoadedScenario(scenario=scenario, path=path, profiles=profiles, raw=raw)
@@ -106,7 +112,11 @@ def _cross_checked(
 
 def _check_partition(scenario: Scenario, file: Path) -> None:
     """The dataset can be split over the fleet as the scenario asks (the same draw the run makes)."""
-    _, labels = label_codes(assets.load_dataset_frames(scenario.dataset.id)[0].label)
+    train, test = assets.load_dataset_frames(scenario.dataset.id)
+    if scenario.dataset.local_test_examples > len(test):
+        expected = f"at most {len(test)} (the test split of {scenario.dataset.id})"
+        raise InputError(file, "dataset.local_test_examples", expected, scenario.dataset.local_test_examples)
+    _, labels = label_codes(train.label)
     rng = Streams(scenario.seed).generator("partition")
     problem = partition_problem(labels, scenario.fleet_size, scenario.dataset.partition, rng)
     if problem is not None:
@@ -115,10 +125,14 @@ def _check_partition(scenario: Scenario, file: Path) -> None:
 
 def _check_writable(output_dir: Path, file: Path) -> None:
     """Run directories can be created in ``output_dir`` (or in the existing folder it would be made in)."""
-    existing = output_dir.resolve()
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+    try:
+        existing = output_dir.resolve()
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        usable = existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)
+    except (OSError, ValueError):  # e.g. a NUL byte in the name
+        usable = False
+    if not usable:
         raise InputError(file, "output_dir", "a folder this user can write run directories into", str(output_dir))
 
 

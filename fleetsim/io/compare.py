@@ -1,7 +1,10 @@
-"""Comparison of runs: one table (CSV and Markdown) and accuracy-versus-simulated-time curves (PNG).
+"""Comparison of runs: tables (CSV and Markdown) and accuracy-versus-simulated-time curves (PNG).
 
-Every number in the table comes from a run's ``summary.json`` or its ``updates.parquet``; the test suite
-checks that they match.
+``comparison.csv`` has one row per run; every number in it comes from the run's ``summary.json`` or its
+``updates.parquet`` (the test suite checks that they match), and its speedup and memory saving are against
+the baseline run of the same seed. When a variant ran with several seeds, ``variants.csv`` gives each
+metric's mean and 95% interval over them (:mod:`fleetsim.io.variants`), ``comparison.md`` shows that table,
+and the curves show each variant's mean with a band.
 """
 
 from __future__ import annotations
@@ -11,11 +14,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from fleetsim.core.errors import InputError
+from fleetsim.core.intervals import t_interval
 from fleetsim.core.updates import Outcome
+from fleetsim.io.curves import accuracy_at, accuracy_curve, time_unit
 from fleetsim.io.runs import Run
+from fleetsim.io.variants import group_by_variant, variant_markdown, variant_table
 
 __all__ = ["comparison_table", "markdown_table", "plot_curves", "write_comparison"]
 
@@ -36,6 +43,7 @@ def comparison_row(run: Run) -> dict[str, Any]:
     ratio = updates.dropout_ratio.mean() if "dropout_ratio" in updates and len(updates) else 0.0
     row: dict[str, Any] = {
         "run": run.label,
+        "seed": s["seed"],
         "strategy": s["strategy"],
         "mean_dropout_ratio": float(ratio),
         "rounds": s["rounds"],
@@ -63,12 +71,16 @@ def comparison_table(runs: Sequence[Run], baseline: str | None = None) -> pd.Dat
     table = pd.DataFrame([comparison_row(r) for r in runs])
     if table.empty:
         return table
-    base = _baseline_row(table, baseline)
+    first = _baseline_row(table, baseline)
+    same_seed = table[table.run == first.run].set_index("seed")
+    bases = [same_seed.loc[seed] if seed in same_seed.index else first for seed in table.seed]
     table["speedup_vs_baseline"] = [
-        base.time_to_target_s / t if t is not None and base.time_to_target_s is not None and t > 0 else math.nan
-        for t in table.time_to_target_s
+        b.time_to_target_s / t if pd.notna(t) and pd.notna(b.time_to_target_s) and t > 0 else math.nan
+        for b, t in zip(bases, table.time_to_target_s, strict=True)
     ]
-    table["memory_saving_vs_baseline"] = 1 - table.peak_memory_median_gib / base.peak_memory_median_gib
+    table["memory_saving_vs_baseline"] = [
+        1 - m / b.peak_memory_median_gib for b, m in zip(bases, table.peak_memory_median_gib, strict=True)
+    ]
     return table
 
 
@@ -100,23 +112,34 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 
 def plot_curves(runs: Sequence[Run], path: Path, target: float | None = None) -> Path:
-    """Global test accuracy against simulated wall-clock time, one line per run; time to target marked."""
+    """Global test accuracy against simulated wall-clock time. One line per variant: a single run as
+    measured (time to target marked ★), several seeds as their mean with a 95% band (Student t, pointwise)."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4.8), dpi=120)
-    for run in runs:
-        evaluated = run.rounds.dropna(subset=["accuracy"])
-        times_h = [0.0, *(evaluated.end_s / 3600).tolist()]
-        accuracy = [run.summary.get("initial_accuracy", math.nan), *evaluated.accuracy.tolist()]
-        (line,) = ax.plot(times_h, accuracy, marker=".", label=run.label)
-        ttt = run.summary.get("time_to_target_s")
-        if ttt is not None:
-            ax.plot([ttt / 3600], [run.summary["target_accuracy"]], marker="*", markersize=12, color=line.get_color())
+    per, unit = time_unit(max(float(r.summary["sim_time_s"]) for r in runs))
+    for label, by_seed in group_by_variant(runs).items():
+        members = list(by_seed.values())
+        if len(members) == 1:
+            run = members[0]
+            times, accuracy = accuracy_curve(run)
+            (line,) = ax.plot(times / per, accuracy, marker=".", label=label)
+            ttt = run.summary.get("time_to_target_s")
+            if ttt is not None:
+                color = line.get_color()
+                ax.plot([ttt / per], [run.summary["target_accuracy"]], marker="*", markersize=12, color=color)
+            continue
+        end = min(float(r.summary["sim_time_s"]) for r in members)
+        grid = np.linspace(0.0, end, 200)
+        curves = np.stack([accuracy_at(r, grid) for r in members])
+        low, high = t_interval(curves)
+        (line,) = ax.plot(grid / per, curves.mean(axis=0), label=f"{label} (mean of {len(members)} seeds)")
+        ax.fill_between(grid / per, np.clip(low, 0, 1), np.clip(high, 0, 1), color=line.get_color(), alpha=0.2, lw=0)
     if target is not None:
         ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:.0%}")
-    ax.set_xlabel("simulated wall-clock time (hours)")
+    ax.set_xlabel(f"simulated wall-clock time ({unit})")
     ax.set_ylabel("global test accuracy (fraction)")
-    ax.set_title("Accuracy vs simulated time (★ = time to target)")
+    ax.set_title("Accuracy vs simulated time (★ = time to target; bands: 95% CI over seeds)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
@@ -126,8 +149,12 @@ def plot_curves(runs: Sequence[Run], path: Path, target: float | None = None) ->
 
 
 def write_comparison(runs: Sequence[Run], out_dir: Path, baseline: str | None = None) -> dict[str, Path]:
-    """Write ``comparison.csv``, ``comparison.md`` and ``accuracy_vs_time.png`` into ``out_dir``."""
+    """Write ``comparison.csv``, ``comparison.md``, ``accuracy_vs_time.png`` (and ``variants.csv`` when a
+    variant has several seeds) into ``out_dir``; every run must be complete."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    incomplete = [r for r in runs if r.status != "complete"]
+    if incomplete:
+        raise InputError(incomplete[0].path, "", "a complete run (summary.json status: complete)", incomplete[0].status)
     table = comparison_table(runs, baseline)
     paths = {
         "csv": out_dir / "comparison.csv",
@@ -135,7 +162,13 @@ def write_comparison(runs: Sequence[Run], out_dir: Path, baseline: str | None = 
         "png": out_dir / "accuracy_vs_time.png",
     }
     table.to_csv(paths["csv"], index=False)
-    paths["md"].write_text(markdown_table(table))
+    if any(len(by_seed) > 1 for by_seed in group_by_variant(runs).values()):
+        variants = variant_table(runs, baseline)
+        paths["variants"] = out_dir / "variants.csv"
+        variants.to_csv(paths["variants"], index=False)
+        paths["md"].write_text(variant_markdown(variants))
+    else:
+        paths["md"].write_text(markdown_table(table))
     targets = {r.summary.get("target_accuracy") for r in runs} - {None}
     plot_curves(runs, paths["png"], target=targets.pop() if len(targets) == 1 else None)
     return paths

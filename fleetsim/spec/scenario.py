@@ -29,7 +29,7 @@ class LoraSpec(Strict):
     alpha: PositiveFloat = 16.0
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     # null: the model family's attention query and value projections (Hu et al. 2021, LoRA §7.1).
-    target_modules: list[str] | None = None
+    target_modules: list[str] | None = Field(None, min_length=1)
 
 
 class ModelSpec(Strict):

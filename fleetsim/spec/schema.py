@@ -18,9 +18,9 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class Strict(BaseModel):
-    """Base of every schema node: unknown keys are errors, instances are immutable."""
+    """Base of every schema node: unknown keys are errors, numbers are finite, instances are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def read_yaml_mapping(path: Path) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from torch import nn
 from fleetsim.spec.scenario import LoraSpec
 from fleetsim.train.blocks import find_blocks
 
-__all__ = ["ModelBundle", "count_blocks", "default_lora_targets", "load_model", "offline_hub"]
+__all__ = ["ModelBundle", "count_blocks", "default_lora_targets", "load_model", "max_positions", "offline_hub"]
 
 # Attention query and value projections per model family (LoRA paper, Hu et al. 2021, §7.1).
 _LORA_TARGETS: dict[str, list[str]] = {
@@ -55,6 +55,13 @@ def count_blocks(path: str | Path) -> int:
     from transformers import AutoConfig
 
     return int(AutoConfig.from_pretrained(str(path), local_files_only=True).num_hidden_layers)
+
+
+def max_positions(path: str | Path) -> int | None:
+    """The longest input the model in ``path`` takes (``max_position_embeddings``), if its config says."""
+    raw = json.loads((Path(path) / "config.json").read_text())
+    value = raw.get("max_position_embeddings", raw.get("n_positions"))
+    return int(value) if value is not None else None
 
 
 @dataclass

@@ -93,6 +93,23 @@ CASES = {
         {"fleet": [{"profile": "det_tiny_memory", "count": 4}], "strategy": {"name": "droppeft"}},
         "fleet: expected at least one device on which some configuration of droppeft fits in memory, got 'none of 4",
     ),
+    "sequence longer than the model takes": (
+        {"training": {"seq_len": 100000}},
+        "training.seq_len: expected at most 512 (the model's longest input), got 100000",
+    ),
+    "more local test examples than the test split": (
+        {"dataset": {"local_test_examples": 10**9}},
+        "dataset.local_test_examples: expected at most 2189 (the test split of reuters-r8), got 1000000000",
+    ),
+    "infinite learning rate": ({"training": {"optimizer": {"lr": float("inf")}}}, "training.optimizer.lr: expected"),
+    "empty LoRA targets": (
+        {"model": {"lora": {"target_modules": []}}},
+        "model.lora.target_modules: expected List should have at least 1 item",
+    ),
+    "NUL byte in the output folder": (
+        {"output_dir": "runs\x00x"},
+        "output_dir: expected a folder this user can write run directories into",
+    ),
     "arm out of range": (
         {"strategy": {"name": "droppeft", "options": {"arms": [0.5, 1.2]}}},
         "strategy.options.arms: expected ratios in [0, 1), got [0.5, 1.2]",
