@@ -2,13 +2,14 @@
 
 This is the composition root: it wires assets, data, model, costs, strategy, executor, evaluator,
 simulation and recorder together, and is the only place that knows all of them. The run directory is
-reserved before the first round; every finished round commits its rows and a checkpoint, so a run stopped
+reserved before anything else happens; every finished round commits its rows and a checkpoint, so a run stopped
 by Ctrl-C (at the end of the round in progress), a crash or a kill resumes with ``resume_run`` and ends
 with the same tables as a run that was never stopped.
 """
 
 from __future__ import annotations
 
+import shutil
 import signal
 import sys
 import threading
@@ -72,9 +73,27 @@ def run_scenario(
     the executor that trains delivered updates (instrumentation, tests). Raises :class:`RunInterrupted`
     when stopped early (Ctrl-C), after writing the checkpoint.
     """
-    if run_dir is not None and run_dir.exists():
-        raise FileExistsError(f"run directory {run_dir} already exists")
-    return _Run(loaded, progress, wrap_executor).go(run_dir, label, resume=False)
+    sc = loaded.scenario
+    parent = Path(sc.output_dir) if run_dir is None else run_dir.parent
+    new_folders = [f for f in (parent, *parent.parents) if not f.exists()]
+    if run_dir is None:
+        run_dir = reserve_run_dir(parent, sc.name)
+    else:
+        run_dir.mkdir(parents=True)  # exactly this one: an existing folder is an error
+    directory = RunDir(run_dir)
+    profiles = {pid: p.model_dump(mode="json") for pid, p in loaded.profiles.items()}
+    directory.write_scenario(loaded.resolved(), loaded.raw, str(loaded.path), profiles)
+    label = label or run_dir.name
+    directory.write_summary(_status(loaded, label, "running", 0))
+    try:
+        run = _Run(loaded, progress, wrap_executor)
+    except InputError:  # a mistake found while setting up: nothing ran, nothing to keep
+        shutil.rmtree(run_dir, ignore_errors=True)
+        for folder in new_folders:  # deepest first
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
+    return run.go(directory, label, resume=False)
 
 
 def resume_run(run_dir: Path, *, progress: bool = True) -> RunResult:
@@ -86,11 +105,12 @@ def resume_run(run_dir: Path, *, progress: bool = True) -> RunResult:
         summary = directory.summary()
         assert summary is not None
         return RunResult(run_dir, summary)
-    if status is None or not (run_dir / "resume").is_dir():
-        raise InputError(run_dir, "", "a run directory to resume (status running or interrupted)", str(run_dir))
+    if not (run_dir / "resume" / "profiles.json").is_file():
+        expected = "a run directory to resume (status running or interrupted; one stopped before it began has none)"
+        raise InputError(run_dir, "", expected, str(run_dir))
     loaded = load_saved_scenario(*directory.read_scenario())
-    label = (directory.summary() or {}).get("label")
-    return _Run(loaded, progress, None).go(run_dir, label, resume=True)
+    label = str((directory.summary() or {}).get("label") or run_dir.name)
+    return _Run(loaded, progress, None).go(directory, label, resume=True)
 
 
 class _Run:
@@ -162,22 +182,15 @@ class _Run:
 
     # ------------------------------------------------------------------------------------------- running
 
-    def go(self, run_dir: Path | None, label: str | None, *, resume: bool) -> RunResult:
+    def go(self, directory: RunDir, label: str, *, resume: bool) -> RunResult:
+        """Simulate into ``directory`` (from its last checkpoint when ``resume``), committing every round."""
         sc = self.loaded.scenario
-        if run_dir is None:
-            path = reserve_run_dir(Path(sc.output_dir), sc.name)
-        else:
-            path = run_dir
-            if not resume:
-                path.mkdir(parents=True)  # exactly this one: an existing folder is an error
-        self.directory = RunDir(path)
-        self.label = label or path.name
+        path = directory.path
+        self.directory = directory
+        self.label = label
         self.earlier_host_s = 0.0
         if resume:
             self._restore()
-        else:
-            profiles = {pid: p.model_dump(mode="json") for pid, p in self.loaded.profiles.items()}
-            self.directory.write_scenario(self.loaded.resolved(), self.loaded.raw, str(self.loaded.path), profiles)
         self.directory.write_summary(self._status("running"))
         self.committed = self.recorder.counts()
         bar = None
@@ -225,17 +238,7 @@ class _Run:
         return self.earlier_host_s + time.perf_counter() - self.host_start
 
     def _status(self, status: str, **extra: Any) -> dict[str, Any]:
-        sc = self.loaded.scenario
-        return {
-            "status": status,
-            "label": self.label,
-            "scenario": sc.name,
-            "seed": sc.seed,
-            "strategy": sc.strategy.name,
-            "rounds_committed": self.sim.state.round_idx,
-            "updated": datetime.now().isoformat(timespec="seconds"),
-            **extra,
-        }
+        return _status(self.loaded, self.label, status, self.sim.state.round_idx, **extra)
 
     def _stopped(self, reason: str) -> None:
         resume = f"fleetsim run --resume {self.directory.path}"
@@ -260,6 +263,21 @@ class _Run:
         self.directory.write_summary(summary)
         self.directory.clean_up()
         return RunResult(self.directory.path, summary)
+
+
+def _status(loaded: LoadedScenario, label: str, status: str, rounds: int, **extra: Any) -> dict[str, Any]:
+    """``summary.json`` of a run that has not completed."""
+    sc = loaded.scenario
+    return {
+        "status": status,
+        "label": label,
+        "scenario": sc.name,
+        "seed": sc.seed,
+        "strategy": sc.strategy.name,
+        "rounds_committed": rounds,
+        "updated": datetime.now().isoformat(timespec="seconds"),
+        **extra,
+    }
 
 
 @contextmanager

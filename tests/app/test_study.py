@@ -16,7 +16,7 @@ TINY = ROOT / "scenarios" / "tiny.yaml"
 
 def _seeds(tmp: Path, jobs: int, capsys) -> Path:
     args = ["run", str(TINY), "--seeds", "1,2", "--jobs", str(jobs), "--quiet"]
-    assert main([*args, "--set", f"output_dir={tmp}", "--set", "stop.max_rounds=2"]) == 0
+    assert main([*args, "--set", f"output_dir={tmp}", "--set", "stop.max_rounds=1"]) == 0
     (root,) = tmp.iterdir()
     return root
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -71,19 +73,20 @@ def test_flaky_devices_lose_updates_for_the_right_reasons(write_scenario, run):
     assert (lost.end_s < lost.start_s + lost.download_s + lost.compute_s + lost.upload_s).all()
 
 
-def _tables_with_threads(threads: int, out: Path) -> dict[str, pd.DataFrame]:
-    import subprocess
-    import sys
-
+def _run_with_threads(threads: int, out: Path) -> subprocess.Popen[str]:
     code = (
         f"import torch; torch.set_num_threads({threads})\n"
         "from fleetsim.app.cli import main\n"
         f"main(['run', {str(TINY)!r}, '--quiet', '--run-dir', {str(out)!r}, '--set', 'strategy.name=droppeft',"
-        " '--set', 'strategy.options.arms=[0.0, 0.3, 0.5]', '--set', 'stop.max_rounds=4',"
+        " '--set', 'strategy.options.arms=[0.0, 0.3, 0.5]', '--set', 'stop.max_rounds=2',"
         " '--set', 'training.batch_size=16', '--set', 'training.seq_len=64'])\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
+    return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+
+
+def _tables(process: subprocess.Popen[str], out: Path) -> dict[str, pd.DataFrame]:
+    _, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err[-2000:]
     return {n: pd.read_parquet(out / f"{n}.parquet") for n in ("rounds", "updates", "events", "bandit")}
 
 
@@ -98,7 +101,8 @@ HOST_COLUMNS = {
 
 
 def test_one_and_two_host_threads_give_the_same_simulation_and_decisions(tmp_path):
-    one, two = _tables_with_threads(1, tmp_path / "one"), _tables_with_threads(2, tmp_path / "two")
+    runs = {n: _run_with_threads(n, tmp_path / str(n)) for n in (1, 2)}  # side by side
+    one, two = (_tables(process, tmp_path / str(n)) for n, process in runs.items())
     for name, host in HOST_COLUMNS.items():
         pd.testing.assert_frame_equal(one[name].drop(columns=host), two[name].drop(columns=host), check_exact=True)
         pd.testing.assert_frame_equal(one[name][host], two[name][host], rtol=1e-4)

@@ -40,14 +40,6 @@ def test_round_times_are_flops_over_throughput_plus_bytes_over_bandwidth(write_s
     assert math.isclose(rounds.end_s.iloc[1], 2 * round_s, rel_tol=1e-15)
 
 
-def test_energy_is_power_times_busy_time(write_scenario, run):
-    _, frames = run(write_scenario({"stop": {"max_rounds": 1}}))
-    for _, row in frames["updates"].iterrows():
-        train_w, radio_w = (10.0, 1.0) if row.profile == "det_fast" else (3.0, 1.5)
-        expected = train_w * row.compute_s + radio_w * (row.download_s + row.upload_s)
-        assert math.isclose(row.energy_j, expected, rel_tol=1e-12)
-
-
 def test_update_that_does_not_fit_in_memory_fails_oom_after_download(write_scenario, run):
     scenario = write_scenario(
         {

@@ -110,6 +110,9 @@ def test_round_ends_when_the_slowest_device_reports_at_exactly_the_summed_phases
     assert rounds.start_s.tolist() == [0.0, first_end]
     assert rounds.end_s.tolist() == [first_end, ((first_end + SLOW[0]) + SLOW[1]) + SLOW[2]]
     assert first_end == pytest.approx(2.1 + 1.4 + 3.7)
+    for row in updates.itertuples():  # energy = power × busy time (det_fast 10 / 1 W, det_slow 3 / 1.5 W)
+        train_w, radio_w = (10.0, 1.0) if row.profile == "det_fast" else (3.0, 1.5)
+        assert row.energy_j == pytest.approx(train_w * row.compute_s + radio_w * (row.download_s + row.upload_s))
     assert sorted(out["trained"]) == sorted((r, d) for r in (0, 1) for d in range(4))
 
 
