@@ -35,6 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--run-dir", type=Path, default=None, help="exact output directory (must not exist)")
     run.add_argument(
+        "--executor", default=None, metavar="KIND", help="who trains updates: inline, process or ray (executor.kind)"
+    )
+    run.add_argument("--workers", type=_positive_int, default=None, help="process/ray workers (executor.workers)")
+    run.add_argument(
         "--seeds", type=_seed_list, default=None, metavar="S1,S2,...", help="run once per seed and compare them"
     )
     run.add_argument("--jobs", type=_positive_int, default=1, help="with --seeds: runs at a time, in processes")
@@ -98,13 +102,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from fleetsim.app.loading import load_scenario
-    from fleetsim.app.runner import RunInterrupted, resume_run, run_scenario
+    from fleetsim.app.runner import RunFailed, RunInterrupted, resume_run, run_scenario
     from fleetsim.io.report_text import print_summary
 
     if (args.scenario is None) == (args.resume is None):
         raise InputError(
             "run", "", "a scenario file or --resume RUN_DIR (one of them)", "both" if args.scenario else "none"
         )
+    if args.executor is not None:
+        args.overrides.append(f"executor.kind={args.executor}")
+    if args.workers is not None:
+        args.overrides.append(f"executor.workers={args.workers}")
     try:
         if args.seeds is not None:
             if args.resume is not None or args.run_dir is not None:
@@ -119,7 +127,10 @@ def _run(args: argparse.Namespace) -> int:
         if args.resume is not None:
             if args.overrides or args.run_dir:
                 raise InputError(
-                    "--resume", "", "no --set or --run-dir (a run resumes as it started)", str(args.resume)
+                    "--resume",
+                    "",
+                    "no --set, --executor, --workers or --run-dir (a run resumes as it started)",
+                    str(args.resume),
                 )
             result = resume_run(args.resume, progress=not args.quiet)
         else:
@@ -127,6 +138,9 @@ def _run(args: argparse.Namespace) -> int:
             if args.run_dir is not None and args.run_dir.exists():
                 raise InputError("--run-dir", "", "a directory that does not exist yet", str(args.run_dir))
             result = run_scenario(loaded, run_dir=args.run_dir, progress=not args.quiet)
+    except RunFailed as failed:
+        print(f"fleetsim: error: {failed}", file=sys.stderr)
+        return 1
     except RunInterrupted as stop:
         print(f"fleetsim: interrupted: {stop}", file=sys.stderr)
         return EXIT_INTERRUPTED

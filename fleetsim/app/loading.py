@@ -9,6 +9,7 @@ model's config file alone, before any weights load. Every failure is a one-line
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from fleetsim.spec.schema import read_yaml_mapping, validate
 from fleetsim.train import assets
 from fleetsim.train.data import label_codes, partition_problem
 from fleetsim.train.executors import EXECUTORS
+from fleetsim.train.hardware import cuda_available
 from fleetsim.train.models import count_blocks, max_positions
 from fleetsim.train.optimizers import OPTIMIZERS
 
@@ -95,6 +97,7 @@ def _cross_checked(
     assets.check_dataset_id(scenario.dataset.id, path, "dataset.id")
     _check_name(OPTIMIZERS, scenario.training.optimizer.name, path, "training.optimizer.name")
     _check_name(EXECUTORS, scenario.executor.kind, path, "executor.kind")
+    _check_executor(scenario, path)
     if scenario.cost_model is not None:
         _check_name(ARCHITECTURES, scenario.cost_model.arch, path, "cost_model.arch")
         _check_name(WEIGHT_BYTES, scenario.cost_model.weight_dtype, path, "cost_model.weight_dtype")
@@ -108,6 +111,18 @@ def _cross_checked(
     _check_partition(scenario, path)
     _check_writable(Path(scenario.output_dir), path)
     return LoadedScenario(scenario=scenario, path=path, profiles=profiles, raw=raw)
+
+
+def _check_executor(scenario: Scenario, file: Path) -> None:
+    """The executor's package is installed, and a GPU is there when one is asked for."""
+    needs = EXECUTORS[scenario.executor.kind].needs
+    if needs is not None and importlib.util.find_spec(needs) is None:
+        expected = (
+            f"an installed {needs} package for executor {scenario.executor.kind} (pip install 'fleetsim[{needs}]')"
+        )
+        raise InputError(file, "executor.kind", expected, scenario.executor.kind)
+    if scenario.training.device == "cuda" and not cuda_available():
+        raise InputError(file, "training.device", "auto or cpu (torch sees no CUDA device here)", "cuda")
 
 
 def _check_partition(scenario: Scenario, file: Path) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from fleetsim.app.loading import LoadedScenario, load_saved_scenario
 from fleetsim.app.summary import run_summary
-from fleetsim.core.errors import InputError
+from fleetsim.core.errors import InputError, WorkerLost
 from fleetsim.core.rng import Streams
 from fleetsim.core.updates import TrainConfig
 from fleetsim.costs.cost_model import CostModel
@@ -37,11 +37,11 @@ from fleetsim.spec.scenario import Scenario
 from fleetsim.train import assets
 from fleetsim.train.data import Task, build_task
 from fleetsim.train.evaluation import Evaluator
-from fleetsim.train.executors import EXECUTORS, Executor
-from fleetsim.train.local import LocalTrainer
+from fleetsim.train.executors import EXECUTORS, Executor, TrainerRecipe
+from fleetsim.train.hardware import resolve_device
 from fleetsim.train.models import ModelBundle, load_model
 
-__all__ = ["RunInterrupted", "RunResult", "resume_run", "run_scenario"]
+__all__ = ["RunFailed", "RunInterrupted", "RunResult", "resume_run", "run_scenario"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,18 @@ class RunInterrupted(Exception):
         self.run_dir = run_dir
         self.rounds = rounds
         super().__init__(f"stopped after {rounds} committed rounds; resume with: fleetsim run --resume {run_dir}")
+
+
+class RunFailed(RunInterrupted):
+    """A run stopped because a worker died or failed (not a user mistake); it can be resumed."""
+
+    def __init__(self, run_dir: Path, rounds: int, reason: str):
+        super().__init__(run_dir, rounds)
+        self.reason = reason
+        self.args = (f"{reason}; {self.args[0]}",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 def run_scenario(
@@ -145,7 +157,19 @@ class _Run:
         self.task = task
         self.cost_model = _cost_model(sc, bundle, task, str(model_path.resolve()))
         self.base = _base_config(sc)
-        evaluator = Evaluator(bundle, task, sc.evaluation.batch_size, sc.training.seq_len)
+        recipe = TrainerRecipe(
+            model_path=str(model_path),
+            num_labels=int(train_frame.label.nunique()),
+            lora=sc.model.lora,
+            init_seed=init_seed,
+            train=task.train,
+            device=resolve_device(sc.training.device).type,
+            precision=sc.training.precision,
+            compile=sc.training.compile,
+        )
+        # The cost counter measures this CPU fp32 model: training on a GPU or compiled gets a model of its own.
+        local = recipe.trainer(bundle if recipe.device == "cpu" and not recipe.compile else None)
+        evaluator = Evaluator(local.bundle, task, sc.evaluation.batch_size, sc.training.seq_len)
         shard_sizes = [len(shard) for shard in task.shards]
         blocks = bundle.block_of, bundle.num_blocks
         ctx = StrategyContext(
@@ -153,10 +177,15 @@ class _Run:
         )
         self.strategy = make_strategy(sc.strategy.name, sc.strategy.options, ctx)
         initial_state = bundle.state()
-        self.initial_accuracy = evaluator.evaluate(initial_state).accuracy
-        executor = EXECUTORS[sc.executor.kind].build(LocalTrainer(bundle, task.train))
+        executor = EXECUTORS[sc.executor.kind].build(recipe, local, sc.executor)  # workers load meanwhile
         if wrap_executor is not None:
             executor = wrap_executor(executor)
+        self.executor = executor
+        try:
+            self.initial_accuracy = evaluator.evaluate(initial_state).accuracy
+        except BaseException:
+            self._close()
+            raise
         self.recorder = Recorder()
         self.sim = Simulation(
             scenario=sc,
@@ -171,7 +200,7 @@ class _Run:
             initial_state=initial_state,
         )
         if not any(self.strategy.configurator.can_train(d) for d in self.sim.fleet.devices):
-            self.strategy.close()
+            self._close()
             raise InputError(
                 loaded.path,
                 "fleet",
@@ -203,15 +232,21 @@ class _Run:
             self._stopped(f"{type(err).__name__}: {err}" if not isinstance(err, KeyboardInterrupt) else "Ctrl-C")
             if isinstance(err, KeyboardInterrupt):
                 raise RunInterrupted(path, self.sim.state.round_idx) from None
+            if isinstance(err, WorkerLost):
+                raise RunFailed(path, self.sim.state.round_idx, str(err)) from err
             raise
         finally:
-            self.strategy.close()
+            self._close()
             if bar is not None:
                 bar.close()
         if self.sim.stopped_early:
             self._stopped("Ctrl-C")
             raise RunInterrupted(path, state.round_idx)
         return self._finish(state)
+
+    def _close(self) -> None:
+        self.strategy.close()
+        self.executor.close()
 
     def _commit(self, bar: Any, state: SimulationState, sim_time_s: float) -> None:
         """A round ended: commit its rows, then a checkpoint to resume from."""

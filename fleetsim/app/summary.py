@@ -15,6 +15,7 @@ from fleetsim.app.loading import LoadedScenario
 from fleetsim.core.updates import Outcome, TrainConfig
 from fleetsim.costs.cost_model import CostModel
 from fleetsim.sim.state import SimulationState
+from fleetsim.train.hardware import resolve_device
 
 __all__ = ["run_summary"]
 
@@ -91,6 +92,13 @@ def run_summary(
             "evaluation": state.host_eval_s,
             "per_delivered_update": state.host_train_s / delivered if delivered else None,
         },
-        "host": {"cpus": torch.get_num_threads(), "machine": platform.machine()},
+        "host": {
+            "cpus": torch.get_num_threads(),
+            "machine": platform.machine(),
+            "executor": sc.executor.kind,
+            "workers": 1 if sc.executor.kind == "inline" else sc.executor.workers,
+            "device": resolve_device(sc.training.device).type,
+            "precision": sc.training.precision,
+        },
         "versions": _versions(),
     }

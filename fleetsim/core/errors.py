@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-__all__ = ["InputError", "format_path", "from_validation_error"]
+__all__ = ["InputError", "WorkerLost", "format_path", "from_validation_error"]
 
 _MAX_VALUE_CHARS = 80
 
@@ -41,6 +41,11 @@ class InputError(Exception):
         if self.raw:
             return where + self.expected
         return f"{where}expected {self.expected}, got {_short(self.got)}"
+
+
+class WorkerLost(RuntimeError):
+    """A worker (process or Ray actor) that was training an update died or failed; the message names the
+    update. Not a user mistake: the run stops with its last committed round and can be resumed."""
 
 
 def _short(value: Any) -> str:

@@ -158,6 +158,7 @@ def variant_markdown(table: pd.DataFrame) -> str:
     note = (
         f"\nMeans over seeds with 95% percentile-bootstrap intervals; equal-time accuracies read at the same "
         f"seed's baseline time to target and at {table.attrs.get('common_end_s', math.nan):,.0f} s (the shortest "
-        "run's end); ≥: some runs never reached the target and count with their end time.\n"
+        "run's end); –: the runs had ended before that time; ≥: some runs never reached the target and count "
+        "with their end time.\n"
     )
     return "\n".join(lines) + "\n" + note

@@ -150,8 +150,10 @@ class Simulation:
         }
         records: dict[int, UpdateRecord] = {}
         clients = []
+        flops: dict[int, int] = {}
         for d in selected:
             cost = self.cost_model.update(plans[d.id])
+            flops[d.id] = cost.flops
             cond = self.fleet.conditions(d, r)
             offline_at = self._offline_at(d)
             client = client_process(env, plans[d.id], d, cost, cond, offline_at, self.recorder.event, records)
@@ -167,7 +169,7 @@ class Simulation:
         delivered = [plans[rec.device_id] for rec in ordered if rec.outcome is Outcome.DELIVERED]
         t0 = time.perf_counter()
         starts = [strategy.start_state(plan.device_id, st.global_state) for plan in delivered]
-        results = self.executor.run(delivered, starts)
+        results = self.executor.run(delivered, starts, [flops[plan.device_id] for plan in delivered])
         st.host_train_s += time.perf_counter() - t0
         aggregate = strategy.aggregate(r, st.global_state, results)
         st.global_state = aggregate.global_state

@@ -61,6 +61,13 @@ class TrainingSpec(Strict):
     batch_size: PositiveInt
     seq_len: PositiveInt = Field(description="tokens per example (padded/truncated), for train and eval")
     optimizer: OptimizerSpec = OptimizerSpec()
+    # Where and how the host trains delivered updates. None of these changes simulated time or memory
+    # (those come from the device profiles and the fp32 cost model); bf16 and a GPU change accuracy columns.
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when available, else CPU")
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32", description="bf16: autocast forward passes; LoRA weights and optimizer state stay fp32"
+    )
+    compile: bool = Field(False, description="torch.compile the model (first steps pay the compile time)")
 
 
 class RoundsSpec(Strict):
@@ -106,7 +113,14 @@ class CostModelSpec(Strict):
 
 
 class ExecutorSpec(Strict):
-    kind: str = Field("inline", description="a registered executor (inline), checked at load time")
+    """Who trains a round's delivered updates on the host. Every executor gives the same tables."""
+
+    kind: str = Field("inline", description="a registered executor (inline, process, ray), checked at load time")
+    workers: PositiveInt = Field(2, description="process and ray: worker processes or actors")
+    threads_per_worker: PositiveInt | None = Field(
+        None, description="torch threads per worker (inline: of this process); null: CPUs / workers (inline: as is)"
+    )
+    address: str | None = Field(None, description="ray: an existing cluster's address; null: a local Ray")
 
 
 class Scenario(Strict):

@@ -45,8 +45,14 @@ class Split:
         return int(self.labels.shape[0])
 
     def subset(self, index: np.ndarray | torch.Tensor) -> Split:
-        idx = torch.as_tensor(index, dtype=torch.long)
+        idx = torch.as_tensor(index, dtype=torch.long, device=self.labels.device)
         return Split(self.input_ids[idx], self.attention_mask[idx], self.labels[idx])
+
+    def to(self, device: torch.device) -> Split:
+        """These examples on ``device`` (``self`` when they are there already)."""
+        if self.labels.device == device:
+            return self
+        return Split(self.input_ids.to(device), self.attention_mask.to(device), self.labels.to(device))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ __all__ = ["Evaluator"]
 
 
 class Evaluator:
-    """Accuracy and loss of the model with a given trainable state, every block active."""
+    """Accuracy and loss of the model with a given trainable state, every block active, at fp32, on the
+    device the model is on."""
 
     def __init__(self, bundle: ModelBundle, task: Task, batch_size: int, seq_len: int):
         self.bundle = bundle
@@ -34,6 +35,7 @@ class Evaluator:
     def _run(self, test: Split) -> EvalResult:
         model = self.bundle.model
         model.eval()
+        test = test.to(self.bundle.device)
         correct, loss_sum, n = 0, 0.0, len(test)
         for start in range(0, n, self.batch_size):
             sl = slice(start, start + self.batch_size)

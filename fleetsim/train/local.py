@@ -16,6 +16,7 @@ import torch
 from fleetsim.core.updates import UpdatePlan, UpdateResult
 from fleetsim.train.blocks import BlockSwitch, train_top_blocks
 from fleetsim.train.data import Split
+from fleetsim.train.hardware import training_precision
 from fleetsim.train.models import ModelBundle
 from fleetsim.train.optimizers import OPTIMIZERS
 
@@ -38,19 +39,29 @@ def batch_indices(n_samples: int, size: int, steps: int, generator: torch.Genera
 
 
 class LocalTrainer:
-    """Runs client updates for real on one model held in memory."""
+    """Runs client updates for real on one model held in memory, on the device the model is on.
 
-    def __init__(self, bundle: ModelBundle, train: Split):
+    The training split is moved to that device once. ``precision`` is ``fp32`` or ``bf16`` (autocast
+    forward passes, :mod:`.hardware`); the probe losses the configurator reads are always fp32. ``compile``
+    compiles each block with ``torch.compile`` (blocks, not the model: layer dropout changes which blocks
+    run, and a compiled block is reused by every mask).
+    """
+
+    def __init__(self, bundle: ModelBundle, train: Split, precision: str = "fp32", compile: bool = False):
         self.bundle = bundle
-        self.train_split = train
+        self.train_split = train.to(bundle.device)
+        self.precision = precision
         self.switch = BlockSwitch(bundle.model, bundle.blocks)
+        if compile:
+            for block in bundle.blocks:
+                block.compile()
 
     @torch.no_grad()
     def _probe_loss(self, plan: UpdatePlan) -> float | None:
         """Full-depth mean loss on the plan's probe examples (eval mode), or None without a probe."""
         if plan.probe is None or len(plan.probe) == 0:
             return None
-        rows = torch.as_tensor(plan.probe, dtype=torch.long)
+        rows = torch.as_tensor(plan.probe, dtype=torch.long, device=self.bundle.device)
         data, seq = self.train_split, plan.config.seq_len
         self.bundle.model.eval()
         out = self.bundle.model(
@@ -74,14 +85,16 @@ class LocalTrainer:
         bundle, config, model = self.bundle, plan.config, self.bundle.model
         generator = torch.Generator().manual_seed(plan.seed)
         shard = torch.as_tensor(plan.shard, dtype=torch.long)
+        device = bundle.device
         params = [p for p in bundle.trainable.values() if p.requires_grad]
         optimizer = OPTIMIZERS[config.optimizer].build(params, config.lr, config.weight_decay)
         data, seq = self.train_split, config.seq_len
         losses: list[float] = []
         batches = batch_indices(len(shard), config.rows_per_step(len(shard)), config.local_steps, generator)
         for positions, active in zip(batches, plan.mask, strict=True):
-            rows = shard[positions]
-            with self.switch.active(active):  # skipped blocks: no forward, no saved activations, no backward
+            rows = shard[positions].to(device)
+            # skipped blocks: no forward, no saved activations, no backward
+            with self.switch.active(active), training_precision(device, self.precision):
                 out = model(
                     input_ids=data.input_ids[rows, :seq],
                     attention_mask=data.attention_mask[rows, :seq],

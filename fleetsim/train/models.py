@@ -100,15 +100,30 @@ class ModelBundle:
         """Bytes of each trainable tensor (what travels when only some of them are shared)."""
         return {name: p.numel() * p.element_size() for name, p in self.trainable.items()}
 
+    @property
+    def device(self) -> torch.device:
+        """Where the model's parameters are (CPU unless :meth:`to` moved them)."""
+        return next(iter(self.trainable.values())).device
+
+    def to(self, device: torch.device) -> ModelBundle:
+        """Move the model to ``device`` in place (parameters keep their identity); returns ``self``."""
+        self.model.to(device)
+        return self
+
     def state(self) -> dict[str, torch.Tensor]:
-        """A detached copy of the trainable tensors."""
-        return {name: p.detach().clone() for name, p in self.trainable.items()}
+        """A detached copy of the trainable tensors, on the CPU (where aggregation and recording happen)."""
+        return {name: _cpu_copy(p) for name, p in self.trainable.items()}
 
     @torch.no_grad()
     def load_state(self, state: dict[str, torch.Tensor]) -> None:
         """Copy ``state`` into the trainable tensors (in place; shapes must match)."""
         for name, tensor in state.items():
             self.trainable[name].copy_(tensor)
+
+
+def _cpu_copy(tensor: torch.Tensor) -> torch.Tensor:
+    tensor = tensor.detach()
+    return tensor.clone() if tensor.device.type == "cpu" else tensor.cpu()
 
 
 def _quiet_transformers() -> None:

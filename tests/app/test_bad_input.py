@@ -43,7 +43,10 @@ CASES = {
         {"training": {"optimizer": {"name": "adam"}}},
         "training.optimizer.name: expected one of adamw, sgd, got 'adam'",
     ),
-    "unknown executor": ({"executor": {"kind": "ray"}}, "executor.kind: expected one of inline, got 'ray'"),
+    "unknown executor": (
+        {"executor": {"kind": "slurm"}},
+        "executor.kind: expected one of inline, process, ray, got 'slurm'",
+    ),
     "unknown proxy": (
         {"cost_model": {"arch": "gpt-5"}},
         "cost_model.arch: expected one of llama-2-13b, llama-2-7b, roberta-base, roberta-large, smollm2-135m, got",

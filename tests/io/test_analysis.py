@@ -101,4 +101,4 @@ def test_the_resolved_scenario_records_every_default(two_runs):
     options = resolved["strategy"]["options"]
     assert resolved["strategy"]["name"] == "droppeft" and options["arms"] == [0.5, 0.67]
     assert options["policy"] == "sw_ucb" and options["policy_params"] == {"c": 0.5, "window": 40}
-    assert options["reward"] == "loss_drop_per_s" and resolved["executor"] == {"kind": "inline"}
+    assert options["reward"] == "loss_drop_per_s" and resolved["executor"]["kind"] == "inline"

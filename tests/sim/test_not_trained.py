@@ -10,9 +10,9 @@ class SpyExecutor(Executor):
         self.inner = inner
         self.trained: list[tuple[int, int]] = []
 
-    def run(self, plans, states):
+    def run(self, plans, states, work):
         self.trained.extend((p.round_idx, p.device_id) for p in plans)
-        return self.inner.run(plans, states)
+        return self.inner.run(plans, states, work)
 
 
 def test_lost_updates_are_never_trained(write_scenario, run):

@@ -32,7 +32,9 @@ class StubExecutor(Executor):
     def __init__(self) -> None:
         self.trained: list[tuple[int, int]] = []
 
-    def run(self, plans: Sequence[UpdatePlan], states: Sequence[dict[str, torch.Tensor]]) -> list[UpdateResult]:
+    def run(
+        self, plans: Sequence[UpdatePlan], states: Sequence[dict[str, torch.Tensor]], work: Sequence[float]
+    ) -> list[UpdateResult]:
         self.trained.extend((p.round_idx, p.device_id) for p in plans)
         return [UpdateResult(p, dict(s), 1.0, 0.5, 0.7, 2.0, 1.0) for p, s in zip(plans, states, strict=True)]
 
