@@ -43,10 +43,19 @@ def print_summary(summary: dict[str, Any], run_dir: Path) -> None:
         ("bytes moved", f"{(summary['bytes_down'] + summary['bytes_up']) / 1e6:,.1f} MB"),
         (
             "host time",
-            f"{summary['host_time_s']['total']:,.1f} s (training {summary['host_time_s']['training']:,.1f} s)",
+            f"{summary['host_time_s']['total']:,.1f} s (training {summary['host_time_s']['training']:,.1f} s)"
+            + _trained_on(summary.get("host", {})),
         ),
         ("run directory", str(run_dir)),
     ]
     for key, value in rows:
         table.add_row(key, value)
     Console().print(table)
+
+
+def _trained_on(host: dict[str, Any]) -> str:
+    """`` on process × 2, cpu, fp32`` (empty for summaries written before these were recorded)."""
+    if "executor" not in host:
+        return ""
+    workers = f" × {host['workers']}" if host["executor"] != "inline" else ""
+    return f" on {host['executor']}{workers}, {host['device']}, {host['precision']}"
