@@ -39,6 +39,7 @@ from fleetsim.train.data import Task, build_task
 from fleetsim.train.evaluation import Evaluator
 from fleetsim.train.executors import EXECUTORS, Executor, TrainerRecipe
 from fleetsim.train.hardware import resolve_device
+from fleetsim.train.local import LocalTrainer
 from fleetsim.train.models import ModelBundle, load_model
 
 __all__ = ["RunFailed", "RunInterrupted", "RunResult", "resume_run", "run_scenario"]
@@ -53,22 +54,16 @@ class RunResult:
 class RunInterrupted(Exception):
     """A run stopped before it finished; its directory holds the last committed round and a checkpoint."""
 
-    def __init__(self, run_dir: Path, rounds: int):
+    def __init__(self, run_dir: Path, rounds: int, reason: str | None = None):
         self.run_dir = run_dir
         self.rounds = rounds
-        super().__init__(f"stopped after {rounds} committed rounds; resume with: fleetsim run --resume {run_dir}")
+        self.reason = reason
+        stopped = f"stopped after {rounds} committed rounds; resume with: fleetsim run --resume {run_dir}"
+        super().__init__(stopped if reason is None else f"{reason}; {stopped}")
 
 
 class RunFailed(RunInterrupted):
     """A run stopped because a worker died or failed (not a user mistake); it can be resumed."""
-
-    def __init__(self, run_dir: Path, rounds: int, reason: str):
-        super().__init__(run_dir, rounds)
-        self.reason = reason
-        self.args = (f"{reason}; {self.args[0]}",)
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 def run_scenario(
@@ -177,37 +172,49 @@ class _Run:
         )
         self.strategy = make_strategy(sc.strategy.name, sc.strategy.options, ctx)
         initial_state = bundle.state()
-        executor = EXECUTORS[sc.executor.kind].build(recipe, local, sc.executor)  # workers load meanwhile
-        if wrap_executor is not None:
-            executor = wrap_executor(executor)
-        self.executor = executor
-        try:
-            self.initial_accuracy = evaluator.evaluate(initial_state).accuracy
+        self.executor: Executor | None = None
+        try:  # from here on, workers may be running: close them (and the strategy) on any failure
+            self._simulation(sc, loaded, recipe, local, evaluator, streams, initial_state, wrap_executor)
         except BaseException:
             self._close()
             raise
+        self.setup_s = time.perf_counter() - self.host_start
+
+    def _simulation(
+        self,
+        sc: Scenario,
+        loaded: LoadedScenario,
+        recipe: TrainerRecipe,
+        local: LocalTrainer,
+        evaluator: Evaluator,
+        streams: Streams,
+        initial_state: dict[str, Any],
+        wrap_executor: Callable[[Executor], Executor] | None,
+    ) -> None:
+        """Start the executor, score the initial model and build the simulation."""
+        executor = EXECUTORS[sc.executor.kind].build(recipe, local, sc.executor)  # workers load meanwhile
+        self.executor = executor if wrap_executor is None else wrap_executor(executor)
+        self.initial_accuracy = evaluator.evaluate(initial_state).accuracy
         self.recorder = Recorder()
         self.sim = Simulation(
             scenario=sc,
             composition=[(e.profile, loaded.profiles[e.profile], e.count) for e in sc.fleet],
-            shards=task.shards,
+            shards=self.task.shards,
             strategy=self.strategy,
             cost_model=self.cost_model,
-            executor=executor,
+            executor=self.executor,
             evaluator=evaluator,
             streams=streams,
             recorder=self.recorder,
             initial_state=initial_state,
         )
         if not any(self.strategy.configurator.can_train(d) for d in self.sim.fleet.devices):
-            self._close()
             raise InputError(
                 loaded.path,
                 "fleet",
                 f"at least one device on which some configuration of {sc.strategy.name} fits in memory",
                 f"none of {sc.fleet_size} devices",
             )
-        self.setup_s = time.perf_counter() - self.host_start
 
     # ------------------------------------------------------------------------------------------- running
 
@@ -246,7 +253,8 @@ class _Run:
 
     def _close(self) -> None:
         self.strategy.close()
-        self.executor.close()
+        if self.executor is not None:
+            self.executor.close()
 
     def _commit(self, bar: Any, state: SimulationState, sim_time_s: float) -> None:
         """A round ended: commit its rows, then a checkpoint to resume from."""
