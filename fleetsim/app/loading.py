@@ -20,6 +20,7 @@ from fleetsim.core.registry import Registry
 from fleetsim.core.rng import Streams
 from fleetsim.core.schedules import SCHEDULES
 from fleetsim.costs.proxies import ARCHITECTURES, WEIGHT_BYTES
+from fleetsim.policy.selection import SELECTORS
 from fleetsim.policy.strategies import STRATEGIES
 from fleetsim.spec.profiles import BUILTIN_PROFILES_DIR, DeviceProfile, load_profiles
 from fleetsim.spec.scenario import Scenario, StrategySpec, apply_overrides
@@ -50,6 +51,10 @@ class LoadedScenario:
         cls = STRATEGIES[self.scenario.strategy.name]
         options = cls.resolved_options(cls.Options.model_validate(self.scenario.strategy.options))
         out["strategy"]["options"] = options.model_dump(mode="json")
+        selector = SELECTORS[self.scenario.selection.name]
+        out["selection"]["options"] = selector.Options.model_validate(self.scenario.selection.options).model_dump(
+            mode="json"
+        )
         return {"scenario_file": str(self.path), **out}
 
 
@@ -103,6 +108,8 @@ def _cross_checked(
         _check_name(WEIGHT_BYTES, scenario.cost_model.weight_dtype, path, "cost_model.weight_dtype")
     model_dir = assets.model_dir(scenario.model.id)
     validate_strategy(scenario.strategy, path, count_blocks(model_dir))
+    _check_name(SELECTORS, scenario.selection.name, path, "selection.name")
+    validate(SELECTORS[scenario.selection.name].Options, scenario.selection.options, path, ("selection", "options"))
     longest = max_positions(model_dir)
     if longest is not None and scenario.training.seq_len > longest:
         raise InputError(

@@ -168,7 +168,15 @@ class _Run:
         shard_sizes = [len(shard) for shard in task.shards]
         blocks = bundle.block_of, bundle.num_blocks
         ctx = StrategyContext(
-            self.base, self.cost_model, streams, *blocks, evaluate=evaluator.evaluate, shard_sizes=shard_sizes
+            self.base,
+            self.cost_model,
+            streams,
+            *blocks,
+            evaluate=evaluator.evaluate,
+            shard_sizes=shard_sizes,
+            selection=sc.selection.name,
+            selection_options=sc.selection.options,
+            deadline_s=sc.rounds.deadline_s,
         )
         self.strategy = make_strategy(sc.strategy.name, sc.strategy.options, ctx)
         initial_state = bundle.state()

@@ -105,6 +105,7 @@ class Outcome(StrEnum):
     FAILURE = "failure"  # a random per-update failure (crash, network error)
     DEADLINE = "deadline"  # still running when the round deadline passed
     OOM = "oom"  # peak memory above the device's usable memory
+    OVERCOMMITTED = "overcommitted"  # over-commitment: the round already had its first K updates
 
     @classmethod
     def losses(cls) -> list[Outcome]:

@@ -2,8 +2,9 @@
 
 Durations come from the one time model (:func:`fleetsim.costs.timing.phase_times`). The update is lost —
 ``offline`` (its device's online period ends), ``failure`` (at a uniform point of its planned time),
-``oom`` (peak memory above usable memory, when training would start) or ``deadline`` (interrupted by the
-server) — at the earliest of those moments, and recorded with its reason and phase.
+``oom`` (peak memory above usable memory, when training would start), or ended by the server —
+``deadline``, or ``overcommitted`` (the round already has its first K updates) — at the earliest of those
+moments, and recorded with its reason and phase.
 """
 
 from __future__ import annotations
@@ -81,10 +82,10 @@ def client_process(
                 break
             yield env.timeout(duration)
             done[phase] = duration
-    except simpy.Interrupt:
+    except simpy.Interrupt as stop:  # the server ends the update: its cause is the outcome (deadline, ...)
         done[phase] = env.now - phase_start
-        outcome, failed_phase = Outcome.DEADLINE, phase
-        log(env.now, plan.round_idx, device.id, str(Outcome.DEADLINE), phase)
+        outcome, failed_phase = Outcome(str(stop.cause)), phase
+        log(env.now, plan.round_idx, device.id, str(outcome), phase)
     dl_s, cp_s, ul_s = durations
     records[device.id] = UpdateRecord(
         round_idx=plan.round_idx,

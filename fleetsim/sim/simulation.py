@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Generator, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -128,7 +129,7 @@ class Simulation:
             available = self.fleet.available(env.now)
             selected = []
             if len(available) >= sc.rounds.min_available:
-                selected = self.strategy.select(st.round_idx, available, sc.rounds.clients_per_round)
+                selected = self.strategy.select(st.round_idx, available, self._seats())
             if not selected:  # too few online, or none of them can train: wait like any other round
                 self.recorder.event(env.now, st.round_idx, None, "wait", f"{len(available)} online")
                 if sc.stop.max_sim_time_s is not None and env.now + sc.rounds.retry_s > sc.stop.max_sim_time_s:
@@ -151,21 +152,24 @@ class Simulation:
         records: dict[int, UpdateRecord] = {}
         clients = []
         flops: dict[int, int] = {}
+        enough = env.event()  # overcommit: the first K have arrived
+        keep = sc.rounds.clients_per_round if sc.rounds.mode == "overcommit" else len(selected)
         for d in selected:
             cost = self.cost_model.update(plans[d.id])
             flops[d.id] = cost.flops
             cond = self.fleet.conditions(d, r)
             offline_at = self._offline_at(d)
             client = client_process(env, plans[d.id], d, cost, cond, offline_at, self.recorder.event, records)
-            clients.append(env.process(client))
-        yield env.all_of(clients) | env.timeout(sc.rounds.deadline_s)
+            clients.append(env.process(self._counted(client, records, keep, enough)))
+        yield env.all_of(clients) | env.timeout(sc.rounds.deadline_s) | enough
+        cause = Outcome.OVERCOMMITTED if enough.triggered else Outcome.DEADLINE
         for proc in clients:
             if proc.is_alive:
-                proc.interrupt("deadline")
+                proc.interrupt(cause.value)
         yield env.all_of(clients)
         end_s = env.now
 
-        ordered = [records[d.id] for d in selected]
+        ordered = _keep_first(keep, [records[d.id] for d in selected])
         delivered = [plans[rec.device_id] for rec in ordered if rec.outcome is Outcome.DELIVERED]
         t0 = time.perf_counter()
         starts = [strategy.start_state(plan.device_id, st.global_state) for plan in delivered]
@@ -196,6 +200,26 @@ class Simulation:
             st.stop_reason = self._limit_reason(r, end_s)
         if self.on_round is not None:
             self.on_round(st, end_s)
+
+    def _seats(self) -> int:
+        """How many devices a round selects: K, or ⌈(1 + o) · K⌉ when over-committing."""
+        rounds = self.scenario.rounds
+        if rounds.mode == "overcommit":
+            return math.ceil((1 + rounds.overcommit) * rounds.clients_per_round - 1e-9)
+        return rounds.clients_per_round
+
+    def _counted(
+        self,
+        client: Generator[simpy.Event, object, None],
+        records: dict[int, UpdateRecord],
+        keep: int,
+        enough: simpy.Event,
+    ) -> Generator[simpy.Event, object, None]:
+        """Run ``client``; trigger ``enough`` once ``keep`` updates have been delivered."""
+        yield from client
+        delivered = sum(rec.outcome is Outcome.DELIVERED for rec in records.values())
+        if delivered >= keep and not enough.triggered:
+            enough.succeed()
 
     def _offline_at(self, device: Device) -> Callable[[float], float]:
         return lambda now_s: self.fleet.online_until_s(device, now_s)
@@ -234,3 +258,14 @@ class Simulation:
         if stop.max_sim_time_s is not None and end_s >= stop.max_sim_time_s:
             return "max_sim_time_s"
         return None
+
+
+def _keep_first(keep: int, records: list[UpdateRecord]) -> list[UpdateRecord]:
+    """``records`` with every delivered update after the first ``keep`` (by arrival time, then selection
+    order) marked ``overcommitted``: updates that arrive in the same instant as the K-th are not taken."""
+    delivered = [i for i, rec in enumerate(records) if rec.outcome is Outcome.DELIVERED]
+    late = sorted(delivered, key=lambda i: (records[i].end_s, i))[keep:]
+    out = list(records)
+    for i in late:
+        out[i] = replace(records[i], outcome=Outcome.OVERCOMMITTED, failed_phase="upload")
+    return out

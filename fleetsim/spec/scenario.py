@@ -71,7 +71,13 @@ class TrainingSpec(Strict):
 
 
 class RoundsSpec(Strict):
+    mode: Literal["sync", "overcommit"] = Field(
+        "sync",
+        description="sync: a round waits for every selected device (or the deadline); overcommit: "
+        "select ceil((1 + overcommit) * clients_per_round), keep the first clients_per_round to arrive",
+    )
     clients_per_round: PositiveInt
+    overcommit: float = Field(0.3, ge=0.0, description="overcommit mode: extra share of devices selected")
     deadline_s: PositiveFloat = Field(description="a round ends when all selected report or this passes")
     min_available: PositiveInt = Field(1, description="wait (retry_s) until at least this many are online")
     retry_s: PositiveFloat = 60.0
@@ -103,6 +109,13 @@ class EvaluationSpec(Strict):
 class StrategySpec(Strict):
     name: str = Field("fedlora", description="a registered strategy, checked at load time")
     options: dict[str, Any] = Field(default_factory=dict, description="validated by the strategy itself")
+
+
+class SelectionSpec(Strict):
+    """Which of the trainable online devices train each round."""
+
+    name: str = Field("uniform", description="a registered selector (uniform, deadline_aware, oort), checked at load")
+    options: dict[str, Any] = Field(default_factory=dict, description="validated by the selector itself")
 
 
 class CostModelSpec(Strict):
@@ -139,6 +152,7 @@ class Scenario(Strict):
     stop: StopSpec
     evaluation: EvaluationSpec = EvaluationSpec()
     strategy: StrategySpec = StrategySpec()
+    selection: SelectionSpec = SelectionSpec()
     cost_model: CostModelSpec | None = Field(None, description="null: cost the trained model itself")
     executor: ExecutorSpec = ExecutorSpec()
 

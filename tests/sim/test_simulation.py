@@ -61,7 +61,16 @@ def simulate(fleet: dict[str, int], changes: dict[str, Any] | None = None) -> di
     streams = Streams(scenario.seed)
     cost_model = stub_cost_model(6)
     base = _base(scenario)
-    ctx = StrategyContext(base, cost_model, streams, BLOCK_OF, 6)
+    ctx = StrategyContext(
+        base,
+        cost_model,
+        streams,
+        BLOCK_OF,
+        6,
+        selection=scenario.selection.name,
+        selection_options=scenario.selection.options,
+        deadline_s=scenario.rounds.deadline_s,
+    )
     strat = make_strategy(scenario.strategy.name, scenario.strategy.options, ctx)
     executor, recorder = StubExecutor(), Recorder()
     sim = Simulation(
@@ -182,3 +191,65 @@ def test_the_recorded_dropout_ratio_is_the_executed_one():
     assert (first.active_blocks_mean == 6.0).all()
     later = updates[updates["round"] == 2]
     assert ((1 - later.active_blocks_mean / 6) == later.dropout_ratio).all() and later.dropout_ratio.mean() > 0
+
+
+def test_overcommit_keeps_exactly_the_first_k_arrivals_and_never_trains_the_rest():
+    # 2 fast + 3 slow devices, K = 2, o = 1.5: all 5 selected; the two fast ones arrive at 1.1 s.
+    changes = {"rounds": {"mode": "overcommit", "clients_per_round": 2, "overcommit": 1.5}, "stop": {"max_rounds": 2}}
+    out = simulate({"det_fast": 2, "det_slow": 3}, changes)
+    updates, rounds = out["updates"], out["rounds"]
+    fast_end = (FAST[0] + FAST[1]) + FAST[2]
+    assert rounds.n_selected.tolist() == [5, 5] and rounds.n_delivered.tolist() == [2, 2]
+    assert rounds.end_s.iloc[0] == fast_end and rounds.lost_overcommitted.tolist() == [3, 3]
+    first = updates[updates["round"] == 0]
+    assert (first[first.profile == "det_fast"].outcome == "delivered").all()
+    late = first[first.profile == "det_slow"]
+    assert (late.outcome == "overcommitted").all() and (late.end_s == fast_end).all()
+    assert (late.failed_phase == "download").all()  # 1.1 s of a 2.1 s download
+    assert sorted(out["trained"]) == [(r, d) for r in (0, 1) for d in (0, 1)], "overcommitted updates never train"
+
+
+def test_overcommit_takes_only_k_of_updates_arriving_in_the_same_instant():
+    changes = {"rounds": {"mode": "overcommit", "clients_per_round": 3, "overcommit": 0.5}, "stop": {"max_rounds": 1}}
+    out = simulate({"det_fast": 5}, changes)  # ⌈1.5 · 3⌉ = 5 identical devices arrive together
+    updates = out["updates"]
+    assert updates.outcome.tolist() == ["delivered"] * 3 + ["overcommitted"] * 2
+    assert out["trained"] == [(0, 0), (0, 1), (0, 2)]
+
+
+@pytest.mark.parametrize("strategy", ["fedlora", "droppeft"])
+def test_deadline_aware_selection_never_selects_a_device_that_cannot_finish(strategy):
+    # det_slow's update takes 7.2 s (> the 5 s deadline); det_tiny_memory fits no configuration.
+    changes = {
+        "rounds": {"clients_per_round": 4, "deadline_s": 5.0},
+        "stop": {"max_rounds": 3},
+        "selection": {"name": "deadline_aware"},
+        "strategy": {"name": strategy},
+    }
+    out = simulate({"det_fast": 2, "det_slow": 2, "det_tiny_memory": 2}, changes)
+    updates = out["updates"]
+    assert set(updates.profile) == {"det_fast"} and (updates.outcome == "delivered").all()
+    assert len(updates) == 6
+    uniform = simulate({"det_fast": 2, "det_slow": 2, "det_tiny_memory": 2}, {**changes, "selection": {}})
+    assert "det_slow" in set(uniform["updates"].profile), "uniform selection does pick the slow devices"
+
+
+def test_deadline_aware_uses_its_own_limit_below_the_deadline():
+    changes = {
+        "rounds": {"clients_per_round": 4, "deadline_s": 1000.0},
+        "stop": {"max_rounds": 2},
+        "selection": {"name": "deadline_aware", "options": {"max_update_s": 5.0}},
+    }
+    out = simulate({"det_fast": 2, "det_slow": 2}, changes)
+    assert set(out["updates"].profile) == {"det_fast"}
+
+
+def test_oort_explores_then_exploits_and_is_deterministic():
+    changes = {"rounds": {"clients_per_round": 2}, "stop": {"max_rounds": 6}, "selection": {"name": "oort"}}
+    fleet = {"det_fast": 3, "det_slow": 3}
+    first, again = simulate(fleet, changes), simulate(fleet, changes)
+    assert first["updates"].device_id.tolist() == again["updates"].device_id.tolist()
+    per_round = first["updates"].groupby("round").device_id.apply(list)
+    assert all(len(ids) == 2 for ids in per_round)
+    seen = set(per_round.iloc[0]) | set(per_round.iloc[1]) | set(per_round.iloc[2])
+    assert len(seen) == 6, "every device is tried before any is selected twice (ε = 0.9 of 2 seats explore)"

@@ -8,17 +8,55 @@ configurator gives every device the same configuration.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import replace
 
 from fleetsim.core.rounds import Assignment, RoundExtras, RoundFeedback
-from fleetsim.core.schedules import DropoutConfig
+from fleetsim.core.schedules import DropoutConfig, expected_active, max_active
 from fleetsim.core.state import StateDict
 from fleetsim.core.updates import TrainConfig
+from fleetsim.costs.cost_model import CostModel
+from fleetsim.costs.timing import phase_times
+from fleetsim.world.conditions import median_conditions
 from fleetsim.world.fleet import Device
 
-__all__ = ["Configurator", "FixedConfigurator", "with_dropout"]
+__all__ = [
+    "Configurator",
+    "FixedConfigurator",
+    "device_rows",
+    "expected_update_s",
+    "peak_memory_bytes",
+    "with_dropout",
+]
+
+
+def device_rows(base: TrainConfig, shard_sizes: Sequence[int], device: Device) -> int:
+    """The device's mini-batch size (its shard may be smaller than the configured batch)."""
+    if device.id < len(shard_sizes):
+        return base.rows_per_step(shard_sizes[device.id])
+    return base.batch_size
+
+
+def peak_memory_bytes(cost_model: CostModel, config: TrainConfig, rows: int) -> int:
+    """Peak memory of an update under ``config`` at ``rows`` examples per step: the step with the most
+    blocks the config's dropout can run."""
+    step = cost_model.step(rows, config.seq_len, max_active(config.dropout, cost_model.model_blocks))
+    return cost_model.peak_memory_bytes(config.optimizer, step.activation_bytes)
+
+
+def expected_update_s(
+    cost_model: CostModel, config: TrainConfig, rows: int, device: Device, shared: frozenset[str] | None
+) -> float:
+    """Expected time of an update under ``config`` on ``device``: the simulation's time model under median
+    conditions, with the FLOPs of the dropout schedule's expected number of active blocks."""
+    blocks = expected_active(config.dropout, cost_model.model_blocks)
+    flops = config.local_steps * cost_model.mean_step_flops(rows, config.seq_len, blocks)
+    sent = cost_model.sent_bytes(shared)
+    profile = device.profile
+    times = phase_times(profile, median_conditions(profile), flops=flops, download_bytes=sent, upload_bytes=sent)
+    return times.total_s
 
 
 def with_dropout(base: TrainConfig, dropout: DropoutConfig, lr_scale: float = 1.0) -> TrainConfig:
@@ -38,6 +76,11 @@ class Configurator(ABC):
         """Whether some configuration this configurator may assign fits ``device`` (default: yes)."""
         return True
 
+    def fastest_s(self, device: Device, shared: frozenset[str] | None) -> float:
+        """Expected time of the fastest update this configurator may assign ``device`` that fits its memory
+        (``inf``: none fits; default: 0, no expectation)."""
+        return 0.0
+
     def observe(self, feedback: RoundFeedback) -> RoundExtras:
         """Learn from a finished round; return what to record (default: nothing)."""
         return RoundExtras()
@@ -52,10 +95,21 @@ class Configurator(ABC):
 
 
 class FixedConfigurator(Configurator):
-    """Every device gets the same configuration, every round."""
+    """Every device gets the same configuration, every round. With a cost model it can also say how long
+    that configuration is expected to take on a device (for deadline-aware selection)."""
 
-    def __init__(self, config: TrainConfig):
+    def __init__(self, config: TrainConfig, cost_model: CostModel | None = None, shard_sizes: Sequence[int] = ()):
         self.config = config
+        self.cost_model = cost_model
+        self.shard_sizes = shard_sizes
+
+    def fastest_s(self, device: Device, shared: frozenset[str] | None) -> float:
+        if self.cost_model is None:
+            return 0.0
+        rows = device_rows(self.config, self.shard_sizes, device)
+        if peak_memory_bytes(self.cost_model, self.config, rows) > device.profile.usable_memory_bytes:
+            return math.inf
+        return expected_update_s(self.cost_model, self.config, rows, device, shared)
 
     def assign(self, round_idx: int, devices: Sequence[Device], shared: frozenset[str] | None) -> Assignment:
         return Assignment({d.id: self.config for d in devices})

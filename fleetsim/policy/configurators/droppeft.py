@@ -33,16 +33,20 @@ from pydantic import Field, ValidationInfo, field_validator
 from fleetsim.core.evaluation import EvalResult
 from fleetsim.core.precision import decision_value
 from fleetsim.core.rounds import Assignment, RoundExtras, RoundFeedback
-from fleetsim.core.schedules import DropoutConfig, ScheduleName, expected_active, max_active
+from fleetsim.core.schedules import DropoutConfig, ScheduleName
 from fleetsim.core.state import StateDict
 from fleetsim.core.updates import TrainConfig
 from fleetsim.costs.cost_model import CostModel
-from fleetsim.costs.timing import phase_times
 from fleetsim.policy.bandits import POLICIES, PolicyName, make_policy
-from fleetsim.policy.configurators.base import Configurator, with_dropout
+from fleetsim.policy.configurators.base import (
+    Configurator,
+    device_rows,
+    expected_update_s,
+    peak_memory_bytes,
+    with_dropout,
+)
 from fleetsim.policy.rewards import REWARDS, RewardName
 from fleetsim.spec.schema import Strict
-from fleetsim.world.conditions import median_conditions
 from fleetsim.world.fleet import Device
 
 __all__ = ["BanditOptions", "DropPEFTConfigurator"]
@@ -112,15 +116,12 @@ class DropPEFTConfigurator(Configurator):
 
     def rows_per_step(self, device: Device) -> int:
         """The device's mini-batch size (its shard may be smaller than the configured batch)."""
-        if device.id < len(self.shard_sizes):
-            return self.base.rows_per_step(self.shard_sizes[device.id])
-        return self.base.batch_size
+        return device_rows(self.base, self.shard_sizes, device)
 
     def peak_memory_bytes(self, arm: int, rows: int | None = None) -> int:
         """Peak memory of an update at ``arm`` with ``rows`` examples per step (default: the configured batch)."""
-        cfg, n = self.arms[arm], self.cost_model.model_blocks
-        step = self.cost_model.step(rows or self.base.batch_size, self.base.seq_len, max_active(cfg, n))
-        return self.cost_model.peak_memory_bytes(self.base.optimizer, step.activation_bytes)
+        config = replace(self.base, dropout=self.arms[arm])
+        return peak_memory_bytes(self.cost_model, config, rows or self.base.batch_size)
 
     def feasible(self, device: Device) -> np.ndarray:
         """Arms whose peak memory fits the device's usable memory."""
@@ -132,13 +133,12 @@ class DropPEFTConfigurator(Configurator):
 
     def expected_time_s(self, device: Device, arm: int, shared: frozenset[str] | None) -> float:
         """Expected update time under median conditions (the simulation's time model)."""
-        blocks = expected_active(self.arms[arm], self.cost_model.model_blocks)
-        step_flops = self.cost_model.mean_step_flops(self.rows_per_step(device), self.base.seq_len, blocks)
-        flops = self.base.local_steps * step_flops
-        sent = self.cost_model.sent_bytes(shared)
-        profile = device.profile
-        times = phase_times(profile, median_conditions(profile), flops=flops, download_bytes=sent, upload_bytes=sent)
-        return times.total_s
+        config = replace(self.base, dropout=self.arms[arm])
+        return expected_update_s(self.cost_model, config, self.rows_per_step(device), device, shared)
+
+    def fastest_s(self, device: Device, shared: frozenset[str] | None) -> float:
+        feasible = np.flatnonzero(self.feasible(device))
+        return min((self.expected_time_s(device, int(a), shared) for a in feasible), default=math.inf)
 
     # ------------------------------------------------------------------------------------- assignment
 

@@ -3,7 +3,7 @@
 Modelled on Flower's ``Strategy``: a small ABC, the round number first, delivered results passed in and
 lost updates known from the records. For round r the simulation calls, in this order:
 
-1. ``select(r, available, k)`` — the devices that train;
+1. ``select(r, available, k)`` — the devices that train (the scenario's registered selector decides);
 2. ``configure(r, devices)`` — an :class:`~fleetsim.core.rounds.Assignment`: one ``TrainConfig`` each, which
    also names the trainable tensors that update exchanges with the server (their bytes are costed);
 3. ``start_state(device, global_state)`` — what each delivered update trains from;
@@ -19,10 +19,11 @@ federated LoRA) and the other strategies override what they change.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from fleetsim.core.evaluation import EvalResult
 from fleetsim.core.registry import Registry
@@ -33,6 +34,7 @@ from fleetsim.core.state import StateDict
 from fleetsim.core.updates import TrainConfig, UpdateResult
 from fleetsim.costs.cost_model import CostModel
 from fleetsim.policy.configurators.base import Configurator
+from fleetsim.policy.selection import make_selector
 from fleetsim.spec.schema import Strict
 from fleetsim.world.fleet import Device
 
@@ -59,6 +61,9 @@ class StrategyContext:
     n_blocks: int
     evaluate: Callable[[Tensors], EvalResult] | None = None  # for strategies that run trials
     shard_sizes: Sequence[int] = ()  # device id → training examples (a small shard trains at a smaller batch)
+    selection: str = "uniform"  # the registered selector that picks each round's devices
+    selection_options: Mapping[str, Any] = field(default_factory=dict)
+    deadline_s: float = math.inf  # the round deadline (deadline-aware selection)
 
 
 class Strategy(ABC):
@@ -71,6 +76,7 @@ class Strategy(ABC):
         self.ctx = ctx
         self.options = options
         self.configurator = self.make_configurator(ctx, options)
+        self.selector = make_selector(ctx.selection, dict(ctx.selection_options))
 
     @classmethod
     @abstractmethod

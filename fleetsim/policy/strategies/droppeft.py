@@ -86,7 +86,11 @@ class DropPEFT(FedLoRA):
     def make_configurator(cls, ctx: StrategyContext, options: Strict) -> Configurator:
         o = cls._options(options)
         if not o.configurator:
-            return FixedConfigurator(with_dropout(ctx.base_config, cls.dropout_options(o)["fixed_ratio"], o.lr_scale))
+            return FixedConfigurator(
+                with_dropout(ctx.base_config, cls.dropout_options(o)["fixed_ratio"], o.lr_scale),
+                ctx.cost_model,
+                ctx.shard_sizes,
+            )
         return DropPEFTConfigurator(
             ctx.base_config, ctx.cost_model, o, ctx.streams.generator("policy"), shard_sizes=ctx.shard_sizes
         )

@@ -1,7 +1,7 @@
 """``fedlora``: vanilla federated LoRA — every device trains all blocks; FedAvg over LoRA and head.
 
 :class:`FedLoRA` implements every hook of the round contract and is the base the other strategies
-override: uniform selection of the devices the configurator can train, the configurator's configs,
+override: the scenario's selector among the devices the configurator can train, the configurator's configs,
 every tensor shared, per-block FedAvg weighted by samples × the steps each block was trained.
 """
 
@@ -15,7 +15,7 @@ from fleetsim.core.state import StateDict
 from fleetsim.core.updates import UpdateResult
 from fleetsim.policy.aggregation import block_fedavg
 from fleetsim.policy.configurators.base import Configurator, FixedConfigurator
-from fleetsim.policy.selection import uniform_sample
+from fleetsim.policy.selection import SelectionInput
 from fleetsim.policy.strategies.base import STRATEGIES, Strategy, StrategyContext, Tensors
 from fleetsim.spec.schema import Strict
 from fleetsim.world.fleet import Device
@@ -25,19 +25,28 @@ __all__ = ["FedLoRA"]
 
 @STRATEGIES.register
 class FedLoRA(Strategy):
-    """Uniform selection, the scenario's config for every device, sample-weighted per-block FedAvg."""
+    """The scenario's selector, the scenario's config for every device, sample-weighted per-block FedAvg."""
 
     name = "fedlora"
 
     @classmethod
     def make_configurator(cls, ctx: StrategyContext, options: Strict) -> Configurator:
-        return FixedConfigurator(ctx.base_config)
+        return FixedConfigurator(ctx.base_config, ctx.cost_model, ctx.shard_sizes)
 
     def select(self, round_idx: int, available: Sequence[Device], k: int) -> list[Device]:
-        """``k`` devices drawn uniformly without replacement among the available ones the configurator can
-        train (id order kept)."""
+        """The selector's choice among the available devices the configurator can train (id order kept),
+        with the expected time of each one's fastest feasible update."""
         candidates = [d for d in available if self.configurator.can_train(d)]
-        return uniform_sample(candidates, k, self.ctx.streams.generator("selection", round_idx))
+        shared = self.shared_names(round_idx)
+        problem = SelectionInput(
+            round_idx,
+            candidates,
+            k,
+            lambda d: self.configurator.fastest_s(d, shared),
+            self.ctx.deadline_s,
+            self.ctx.streams.generator("selection", round_idx),
+        )
+        return self.selector.select(problem)
 
     def configure(self, round_idx: int, devices: Sequence[Device]) -> Assignment:
         """The configurator's configs, each exchanging the round's shared tensors."""
@@ -65,10 +74,12 @@ class FedLoRA(Strategy):
         return global_state
 
     def observe(self, feedback: RoundFeedback) -> RoundExtras:
+        self.selector.observe(feedback)
         return self.configurator.observe(feedback)
 
     def state_dict(self) -> StateDict:
-        return {"configurator": self.configurator.state_dict()}
+        return {"configurator": self.configurator.state_dict(), "selector": self.selector.state_dict()}
 
     def load_state_dict(self, state: StateDict) -> None:
         self.configurator.load_state_dict(state["configurator"])
+        self.selector.load_state_dict(state["selector"])

@@ -35,4 +35,6 @@ class PLD(FedLoRA):
 
     @classmethod
     def make_configurator(cls, ctx: StrategyContext, options: Strict) -> Configurator:
-        return FixedConfigurator(replace(ctx.base_config, dropout=cls.dropout_options(options)["ratio"]))
+        return FixedConfigurator(
+            replace(ctx.base_config, dropout=cls.dropout_options(options)["ratio"]), ctx.cost_model, ctx.shard_sizes
+        )
