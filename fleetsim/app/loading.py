@@ -22,7 +22,7 @@ from fleetsim.core.schedules import SCHEDULES
 from fleetsim.costs.proxies import ARCHITECTURES, WEIGHT_BYTES
 from fleetsim.policy.selection import SELECTORS
 from fleetsim.policy.strategies import STRATEGIES
-from fleetsim.spec.profiles import BUILTIN_PROFILES_DIR, DeviceProfile, load_profiles
+from fleetsim.spec.profiles import BUILTIN_PROFILES_DIR, DeviceProfile, Trace, load_profiles, with_availability
 from fleetsim.spec.scenario import Scenario, StrategySpec, apply_overrides
 from fleetsim.spec.schema import read_yaml_mapping, validate
 from fleetsim.train import assets
@@ -31,6 +31,7 @@ from fleetsim.train.executors import EXECUTORS
 from fleetsim.train.hardware import cuda_available
 from fleetsim.train.models import count_blocks, max_positions
 from fleetsim.train.optimizers import OPTIMIZERS
+from fleetsim.world.traces import read_trace
 
 __all__ = ["LoadedScenario", "load_scenario"]
 
@@ -56,6 +57,16 @@ class LoadedScenario:
             mode="json"
         )
         return {"scenario_file": str(self.path), **out}
+
+    def composition(self) -> list[tuple[str, DeviceProfile, int]]:
+        """(profile id, profile, count) per fleet group, a group's own availability applied."""
+        out = []
+        for entry in self.scenario.fleet:
+            profile = self.profiles[entry.profile]
+            if entry.availability is not None:
+                profile = with_availability(profile, entry.availability, self.path.parent)
+            out.append((entry.profile, profile, entry.count))
+        return out
 
 
 def load_scenario(path: str | Path, overrides: list[str] | None = None) -> LoadedScenario:
@@ -117,7 +128,11 @@ def _cross_checked(
         )
     _check_partition(scenario, path)
     _check_writable(Path(scenario.output_dir), path)
-    return LoadedScenario(scenario=scenario, path=path, profiles=profiles, raw=raw)
+    loaded = LoadedScenario(scenario=scenario, path=path, profiles=profiles, raw=raw)
+    for _, profile, _ in loaded.composition():
+        if isinstance(profile.availability, Trace):
+            read_trace(profile.availability.file)  # a broken trace is an input error now, not mid-run
+    return loaded
 
 
 def _check_executor(scenario: Scenario, file: Path) -> None:

@@ -206,7 +206,7 @@ class _Run:
         self.recorder = Recorder()
         self.sim = Simulation(
             scenario=sc,
-            composition=[(e.profile, loaded.profiles[e.profile], e.count) for e in sc.fleet],
+            composition=loaded.composition(),
             shards=self.task.shards,
             strategy=self.strategy,
             cost_model=self.cost_model,

@@ -7,11 +7,12 @@ given here by :mod:`fleetsim.world.conditions`.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import Field, NonNegativeFloat, PositiveFloat, model_validator
+from pydantic import Discriminator, Field, NonNegativeFloat, PositiveFloat, Tag, model_validator
 
 from fleetsim.core.errors import InputError
 from fleetsim.spec.schema import Strict, read_yaml_mapping, validate
@@ -19,11 +20,15 @@ from fleetsim.spec.schema import Strict, read_yaml_mapping, validate
 __all__ = [
     "BUILTIN_PROFILES_DIR",
     "Availability",
+    "AvailabilityModel",
     "Constant",
     "DeviceProfile",
+    "Diurnal",
     "LogNormal",
+    "Trace",
     "load_profile",
     "load_profiles",
+    "with_availability",
 ]
 
 GIB = 1024**3
@@ -65,6 +70,7 @@ Distribution = Annotated[Constant | LogNormal, Field(discriminator="dist")]
 class Availability(Strict):
     """Alternating online/offline periods with exponentially distributed lengths (means in seconds)."""
 
+    kind: Literal["exponential"] = "exponential"
     mean_online_s: PositiveFloat
     mean_offline_s: PositiveFloat
 
@@ -72,6 +78,53 @@ class Availability(Strict):
     def online_share(self) -> float:
         """Long-run fraction of time online: on / (on + off)."""
         return self.mean_online_s / (self.mean_online_s + self.mean_offline_s)
+
+
+class Diurnal(Strict):
+    """One online window a day, in the device's local night (idle, charging, on Wi-Fi).
+
+    Each local day's window starts at ``N(start_h, start_sd_h)`` local time (kept within ±3 h of
+    ``start_h``) and lasts ``N(hours, hours_sd)`` hours (kept within [0.5, 17] h), so windows never overlap.
+    Devices are spread over ``utc_offsets_h`` in turn (device i of a fleet group in zone i mod len).
+    """
+
+    kind: Literal["diurnal"]
+    start_h: float = Field(22.0, ge=0.0, lt=24.0, description="mean local hour the window opens")
+    start_sd_h: NonNegativeFloat = Field(1.0, le=3.0)
+    hours: float = Field(8.0, ge=0.5, le=17.0, description="mean window length, hours")
+    hours_sd: NonNegativeFloat = 1.5
+    utc_offsets_h: list[float] = Field(default_factory=lambda: [0.0], min_length=1)
+
+    @property
+    def online_share(self) -> float:
+        """Approximate long-run fraction of time online: hours / 24."""
+        return self.hours / 24
+
+
+class Trace(Strict):
+    """Replay of measured online intervals: a CSV or Parquet file with columns ``device`` (any id),
+    ``online_start_s``, ``online_end_s`` (seconds from the run's start). The k-th device of a fleet group
+    replays the k-th trace device (ids sorted; cycling when the group is larger); a device is offline
+    outside its intervals and after the last one. ``file`` is relative to the file that names it."""
+
+    kind: Literal["trace"]
+    file: str
+
+    @property
+    def online_share(self) -> float:
+        return math.nan
+
+
+def _availability_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("kind", "exponential"))
+    return str(getattr(value, "kind", "exponential"))
+
+
+AvailabilityModel = Annotated[
+    Annotated[Availability, Tag("exponential")] | Annotated[Diurnal, Tag("diurnal")] | Annotated[Trace, Tag("trace")],
+    Discriminator(_availability_kind),
+]
 
 
 # Fields that hold a figure and therefore need an entry in ``sources``.
@@ -103,7 +156,9 @@ class DeviceProfile(Strict):
     downlink_mbps: Distribution = Field(description="server→device throughput per transfer, Mbit/s")
     uplink_mbps: Distribution = Field(description="device→server throughput per transfer, Mbit/s")
     link_latency_s: NonNegativeFloat = Field(0.0, description="added once per transfer")
-    availability: Availability | None = Field(description="online/offline churn; null = always online")
+    availability: AvailabilityModel | None = Field(
+        description="online/offline churn (exponential, diurnal or trace); null = always online"
+    )
     failure_prob_per_update: float = Field(ge=0.0, lt=1.0, description="chance an update is lost midway")
     straggler_sigma: NonNegativeFloat = Field(description="lognormal sigma of a per-update compute slow-down")
     train_power_w: PositiveFloat = Field(description="device power while training")
@@ -123,8 +178,16 @@ class DeviceProfile(Strict):
 
 
 def load_profile(path: Path) -> DeviceProfile:
-    """Load and validate one profile file."""
-    return validate(DeviceProfile, read_yaml_mapping(path), path)
+    """Load and validate one profile file (a trace's file is made absolute, relative to the profile's)."""
+    profile = validate(DeviceProfile, read_yaml_mapping(path), path)
+    return with_availability(profile, profile.availability, path.parent)
+
+
+def with_availability(profile: DeviceProfile, avail: AvailabilityModel | None, base_dir: Path) -> DeviceProfile:
+    """``profile`` with ``avail``; a trace's file resolved against ``base_dir``."""
+    if isinstance(avail, Trace):
+        avail = avail.model_copy(update={"file": str((base_dir / avail.file).resolve())})
+    return profile.model_copy(update={"availability": avail})
 
 
 def load_profiles(

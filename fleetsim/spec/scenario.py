@@ -14,6 +14,7 @@ import yaml
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
 from fleetsim.core.errors import InputError
+from fleetsim.spec.profiles import AvailabilityModel
 from fleetsim.spec.schema import Strict
 
 __all__ = ["Scenario", "apply_overrides"]
@@ -22,6 +23,9 @@ __all__ = ["Scenario", "apply_overrides"]
 class FleetEntry(Strict):
     profile: str = Field(description="device profile id: a file stem in profiles_dir")
     count: PositiveInt = Field(description="how many devices of this profile")
+    availability: AvailabilityModel | None = Field(
+        None, description="this group's availability instead of the profile's (trace files relative to the scenario)"
+    )
 
 
 class LoraSpec(Strict):

@@ -1,30 +1,80 @@
-"""Device availability: an alternating renewal process of online and offline periods, sampled lazily.
+"""Device availability: online and offline periods, drawn lazily, one model per profile (or fleet group).
 
-Periods have exponentially distributed lengths (a common fit to device traces; FedScale and FLASH replay
-such on/off intervals). A device's state is three numbers (period index, online, end of the period); the
-next period is drawn only when the state is asked for past the current period's end, from a stream keyed
-by (device, period index), so 100k devices cost no processes and the draws never depend on query order.
+A device's availability state is three numbers (period index, online, end of the period). The next period
+is computed only when the state is asked for past the current period's end, from streams keyed by
+(device, period or day), so 100k devices cost no processes and the draws never depend on query order.
+
+* ``exponential``: alternating online/offline periods with exponential lengths (a common fit to device
+  traces; FedScale and FLASH replay such on/off intervals), starting from the stationary distribution.
+* ``diurnal``: one online window per local night (:class:`~fleetsim.spec.profiles.Diurnal`). Period 2j is
+  the offline time before day j's window, period 2j + 1 the window itself; days count from −1 so a window
+  that opened the evening before the run starts is found.
+* ``trace``: replayed intervals (:mod:`fleetsim.world.traces`). Period 2i is the offline time before the
+  device's i-th interval, period 2i + 1 the interval; after the last one the device stays offline.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from fleetsim.spec.profiles import Availability
+from fleetsim.core.rng import Streams
+from fleetsim.spec.profiles import Availability, AvailabilityModel, Diurnal
+from fleetsim.world.traces import device_intervals
 
-__all__ = ["first_period", "period_length_s"]
+__all__ = ["first_state", "next_change_s", "period_length_s"]
 
-
-def first_period(avail: Availability, rng: np.random.Generator) -> tuple[bool, float]:
-    """(online, seconds until the first change) at time 0, from the stationary distribution.
-
-    Online with probability on/(on+off); the residual of an exponential period is again exponential with
-    the same mean (memorylessness).
-    """
-    online = bool(rng.random() < avail.online_share)
-    return online, period_length_s(avail, online, rng)
+DAY_S = 86_400.0
+HOUR_S = 3_600.0
+_FIRST_DAY = -1  # diurnal days are counted from the day before the run starts
 
 
 def period_length_s(avail: Availability, online: bool, rng: np.random.Generator) -> float:
-    """Length of an online (or offline) period."""
+    """Length of an exponential online (or offline) period."""
     return float(rng.exponential(avail.mean_online_s if online else avail.mean_offline_s))
+
+
+def diurnal_window_s(avail: Diurnal, device_id: int, slot: int, day: int, streams: Streams) -> tuple[float, float]:
+    """(start, end) of the device's online window of local ``day``, in seconds of simulated time."""
+    rng = streams.generator("availability", device_id, day - _FIRST_DAY)
+    offset_h = avail.utc_offsets_h[slot % len(avail.utc_offsets_h)]
+    start_h = avail.start_h + float(np.clip(avail.start_sd_h * rng.standard_normal(), -3.0, 3.0))
+    hours = float(np.clip(avail.hours + avail.hours_sd * rng.standard_normal(), 0.5, 17.0))
+    start_s = day * DAY_S + (start_h - offset_h) * HOUR_S
+    return start_s, start_s + hours * HOUR_S
+
+
+def next_change_s(
+    avail: AvailabilityModel, device_id: int, slot: int, period: int, online: bool, since_s: float, streams: Streams
+) -> float:
+    """When period ``period`` (online or not), which began at ``since_s``, ends."""
+    if isinstance(avail, Availability):
+        return since_s + period_length_s(avail, online, streams.generator("availability", device_id, period))
+    if isinstance(avail, Diurnal):
+        start_s, end_s = diurnal_window_s(avail, device_id, slot, _FIRST_DAY + period // 2, streams)
+        return end_s if online else start_s
+    starts, ends = device_intervals(avail, slot)
+    i = period // 2
+    if i >= len(starts):
+        return math.inf
+    return float(ends[i] if online else starts[i])
+
+
+def first_state(avail: AvailabilityModel, device_id: int, slot: int, streams: Streams) -> tuple[int, bool, float]:
+    """(period, online, end of the period) at time 0.
+
+    Exponential: online with probability on/(on+off), and the residual of an exponential period is again
+    exponential with the same mean (memorylessness). Diurnal and trace: the periods are walked from the
+    first one until one covers time 0.
+    """
+    if isinstance(avail, Availability):
+        rng = streams.generator("availability", device_id, 0)
+        online = bool(rng.random() < avail.online_share)
+        return 0, online, period_length_s(avail, online, rng)
+    period, online = 0, False
+    change = next_change_s(avail, device_id, slot, period, online, -math.inf, streams)
+    while change <= 0.0:
+        period, online = period + 1, not online
+        change = next_change_s(avail, device_id, slot, period, online, change, streams)
+    return period, online, change

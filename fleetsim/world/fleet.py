@@ -16,7 +16,7 @@ from fleetsim.core.rng import Streams
 from fleetsim.core.state import StateDict
 from fleetsim.core.updates import Conditions
 from fleetsim.spec.profiles import DeviceProfile
-from fleetsim.world.availability import first_period, period_length_s
+from fleetsim.world.availability import first_state, next_change_s
 from fleetsim.world.conditions import draw_conditions
 
 __all__ = ["Device", "Fleet"]
@@ -29,6 +29,7 @@ class Device:
     id: int
     profile_id: str
     profile: DeviceProfile
+    slot: int = 0  # index within its fleet group (time zone, trace device)
     period: int = -1  # index of the current online/offline period (-1: not started)
     online: bool = True
     change_at_s: float = 0.0  # end of the current period (inf: never changes)
@@ -52,8 +53,8 @@ class Fleet:
         self.on_change = on_change
         self.devices: list[Device] = []
         for profile_id, profile, count in composition:
-            for _ in range(count):
-                self.devices.append(Device(len(self.devices), profile_id, profile))
+            for slot in range(count):
+                self.devices.append(Device(len(self.devices), profile_id, profile, slot))
         for device in self.devices:
             self._start(device)
 
@@ -76,11 +77,10 @@ class Fleet:
 
     def _start(self, device: Device) -> None:
         avail = device.profile.availability
-        device.period = 0
         if avail is None:
-            device.online, device.change_at_s = True, math.inf
+            device.period, device.online, device.change_at_s = 0, True, math.inf
             return
-        device.online, device.change_at_s = first_period(avail, self.streams.generator("availability", device.id, 0))
+        device.period, device.online, device.change_at_s = first_state(avail, device.id, device.slot, self.streams)
 
     def _advance(self, device: Device, now_s: float) -> None:
         avail = device.profile.availability
@@ -89,8 +89,9 @@ class Fleet:
             device.online = not device.online
             if self.on_change is not None:
                 self.on_change(device.change_at_s, device.id, device.online)
-            rng = self.streams.generator("availability", device.id, device.period)
-            device.change_at_s += period_length_s(avail, device.online, rng)
+            device.change_at_s = next_change_s(
+                avail, device.id, device.slot, device.period, device.online, device.change_at_s, self.streams
+            )
 
     def is_online(self, device: Device, now_s: float) -> bool:
         self._advance(device, now_s)
