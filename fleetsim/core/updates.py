@@ -106,6 +106,7 @@ class Outcome(StrEnum):
     DEADLINE = "deadline"  # still running when the round deadline passed
     OOM = "oom"  # peak memory above the device's usable memory
     OVERCOMMITTED = "overcommitted"  # over-commitment: the round already had its first K updates
+    STALE = "stale"  # asynchronous rounds: arrived more than max_staleness aggregations late
 
     @classmethod
     def losses(cls) -> list[Outcome]:

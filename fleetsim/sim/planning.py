@@ -17,13 +17,21 @@ __all__ = ["plan_update"]
 
 
 def plan_update(
-    round_idx: int, device_id: int, config: TrainConfig, shard: np.ndarray, n_blocks: int, streams: Streams
+    round_idx: int,
+    device_id: int,
+    config: TrainConfig,
+    shard: np.ndarray,
+    n_blocks: int,
+    streams: Streams,
+    serial: int | None = None,
 ) -> UpdatePlan:
-    """The update of ``device_id`` in ``round_idx`` under ``config``, on its ``shard`` of a ``n_blocks`` model."""
-    mask = sample_mask(
-        config.dropout, n_blocks, config.local_steps, round_idx, streams.generator("layers", round_idx, device_id)
-    )
-    seed = streams.integer_seed("train", round_idx, device_id)
+    """The update of ``device_id`` in ``round_idx`` under ``config``, on its ``shard`` of a ``n_blocks`` model.
+
+    ``serial`` (asynchronous rounds, where a device may train twice from one global version) is added to
+    the keys of the update's streams."""
+    ids = (round_idx, device_id) if serial is None else (round_idx, device_id, serial)
+    mask = sample_mask(config.dropout, n_blocks, config.local_steps, round_idx, streams.generator("layers", *ids))
+    seed = streams.integer_seed("train", *ids)
     n_probe = min(config.probe_examples, len(shard))
     probe = None
     if n_probe > 0:  # a fixed set of the device's examples, scored at full depth before and after

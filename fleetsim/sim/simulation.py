@@ -2,9 +2,11 @@
 
 Each round the server process selects online devices, asks the strategy for their configs, and starts
 one client process per device (:mod:`.client`): download ▸ compute ▸ upload, with durations from the
-device's profile and the update's cost. When every client has reported (or the deadline passed), the
-delivered updates are trained for real by the executor — host time only, no simulated time —
-aggregated, and the global model is evaluated at the configured cadence. The strategy is called in the
+device's profile and the update's cost. When every client has reported (or the deadline passed; with
+over-commitment, when the first K have arrived), the delivered updates are trained for real by the
+executor — host time only, no simulated time — aggregated, and the global model is evaluated at the
+configured cadence. Asynchronous rounds are :mod:`.buffered`'s server. In systems mode
+(``training.mode: none``) nothing is trained or evaluated; simulated times are unchanged. The strategy is called in the
 order of its round contract (:mod:`fleetsim.policy.strategies.base`).
 """
 
@@ -21,12 +23,13 @@ import simpy
 
 from fleetsim.core.evaluation import EvalResult
 from fleetsim.core.rng import Streams
-from fleetsim.core.rounds import RoundExtras, RoundFeedback
+from fleetsim.core.rounds import Aggregate, RoundExtras, RoundFeedback
 from fleetsim.core.state import StateDict
-from fleetsim.core.updates import Outcome, UpdateRecord
+from fleetsim.core.updates import Outcome, UpdateRecord, UpdateResult
 from fleetsim.costs.cost_model import CostModel
 from fleetsim.io.recorder import Recorder
 from fleetsim.policy.strategies import Strategy
+from fleetsim.sim.buffered import buffered_server
 from fleetsim.sim.client import client_process
 from fleetsim.sim.planning import plan_update
 from fleetsim.sim.state import SimulationState
@@ -125,6 +128,9 @@ class Simulation:
 
     def _server(self) -> Generator[simpy.Event, object, None]:
         sc, env, st = self.scenario, self.env, self.state
+        if sc.rounds.mode == "async":
+            yield from buffered_server(self)
+            return
         while st.stop_reason is None and not self.stop_requested:
             available = self.fleet.available(env.now)
             selected = []
@@ -158,7 +164,7 @@ class Simulation:
             cost = self.cost_model.update(plans[d.id])
             flops[d.id] = cost.flops
             cond = self.fleet.conditions(d, r)
-            offline_at = self._offline_at(d)
+            offline_at = self.offline_at(d)
             client = client_process(env, plans[d.id], d, cost, cond, offline_at, self.recorder.event, records)
             clients.append(env.process(self._counted(client, records, keep, enough)))
         yield env.all_of(clients) | env.timeout(sc.rounds.deadline_s) | enough
@@ -171,17 +177,21 @@ class Simulation:
 
         ordered = _keep_first(keep, [records[d.id] for d in selected])
         delivered = [plans[rec.device_id] for rec in ordered if rec.outcome is Outcome.DELIVERED]
-        t0 = time.perf_counter()
-        starts = [strategy.start_state(plan.device_id, st.global_state) for plan in delivered]
-        results = self.executor.run(delivered, starts, [flops[plan.device_id] for plan in delivered])
-        st.host_train_s += time.perf_counter() - t0
-        aggregate = strategy.aggregate(r, st.global_state, results)
-        st.global_state = aggregate.global_state
+        systems_only = sc.training.mode == "none"
+        results: list[UpdateResult] = []
+        aggregate = Aggregate(st.global_state)
+        if not systems_only:
+            t0 = time.perf_counter()
+            starts = [strategy.start_state(plan.device_id, st.global_state) for plan in delivered]
+            results = self.executor.run(delivered, starts, [flops[plan.device_id] for plan in delivered])
+            st.host_train_s += time.perf_counter() - t0
+            aggregate = strategy.aggregate(r, st.global_state, results)
+            st.global_state = aggregate.global_state
 
         evaluation, personalized = None, None
-        last = self._limit_reason(r, end_s) is not None
-        if (r + 1) % sc.evaluation.every_rounds == 0 or last:
-            evaluation, personalized = self._evaluate(end_s, r)
+        last = self.limit_reason(r, end_s) is not None
+        if not systems_only and ((r + 1) % sc.evaluation.every_rounds == 0 or last):
+            evaluation, personalized = self.evaluate(end_s, r)
         observed = strategy.observe(RoundFeedback(r, start_s, end_s, ordered, plans, results, evaluation))
         extras = RoundExtras(
             update_columns=observed.update_columns,
@@ -197,7 +207,7 @@ class Simulation:
         st.round_ends_s.append(end_s)
         st.round_idx += 1
         if st.stop_reason is None and last:
-            st.stop_reason = self._limit_reason(r, end_s)
+            st.stop_reason = self.limit_reason(r, end_s)
         if self.on_round is not None:
             self.on_round(st, end_s)
 
@@ -221,10 +231,10 @@ class Simulation:
         if delivered >= keep and not enough.triggered:
             enough.succeed()
 
-    def _offline_at(self, device: Device) -> Callable[[float], float]:
+    def offline_at(self, device: Device) -> Callable[[float], float]:
         return lambda now_s: self.fleet.online_until_s(device, now_s)
 
-    def _evaluate(self, end_s: float, r: int) -> tuple[EvalResult, float | None]:
+    def evaluate(self, end_s: float, r: int) -> tuple[EvalResult, float | None]:
         """Global and mean personalized accuracy; stops the run when the target is reached."""
         sc, st = self.scenario, self.state
         t0 = time.perf_counter()
@@ -251,7 +261,7 @@ class Simulation:
         ]
         return float(np.mean(accs))
 
-    def _limit_reason(self, r: int, end_s: float) -> str | None:
+    def limit_reason(self, r: int, end_s: float) -> str | None:
         stop = self.scenario.stop
         if stop.max_rounds is not None and r + 1 >= stop.max_rounds:
             return "max_rounds"

@@ -65,6 +65,11 @@ class TrainingSpec(Strict):
     batch_size: PositiveInt
     seq_len: PositiveInt = Field(description="tokens per example (padded/truncated), for train and eval")
     optimizer: OptimizerSpec = OptimizerSpec()
+    mode: Literal["real", "none"] = Field(
+        "real",
+        description="none: systems mode — no model is trained or evaluated (accuracy absent); costs and "
+        "simulated times are the same as with real training",
+    )
     # Where and how the host trains delivered updates. None of these changes simulated time or memory
     # (those come from the device profiles and the fp32 cost model); bf16 and a GPU change accuracy columns.
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when available, else CPU")
@@ -75,13 +80,21 @@ class TrainingSpec(Strict):
 
 
 class RoundsSpec(Strict):
-    mode: Literal["sync", "overcommit"] = Field(
+    mode: Literal["sync", "overcommit", "async"] = Field(
         "sync",
         description="sync: a round waits for every selected device (or the deadline); overcommit: "
-        "select ceil((1 + overcommit) * clients_per_round), keep the first clients_per_round to arrive",
+        "select ceil((1 + overcommit) * clients_per_round), keep the first clients_per_round to arrive; "
+        "async (FedBuff): keep concurrency updates in flight, aggregate every clients_per_round arrivals",
     )
-    clients_per_round: PositiveInt
+    clients_per_round: PositiveInt = Field(description="sync/overcommit: K per round; async: the buffer size")
     overcommit: float = Field(0.3, ge=0.0, description="overcommit mode: extra share of devices selected")
+    concurrency: PositiveInt | None = Field(None, description="async: updates in flight (null: 2 x clients_per_round)")
+    max_staleness: NonNegativeInt = Field(
+        10, description="async: an update that started more than this many aggregations ago is dropped (stale)"
+    )
+    staleness_exponent: float = Field(
+        0.5, ge=0.0, description="async: an update s aggregations stale weighs (1 + s)^-exponent (FedBuff: 0.5)"
+    )
     deadline_s: PositiveFloat = Field(description="a round ends when all selected report or this passes")
     min_available: PositiveInt = Field(1, description="wait (retry_s) until at least this many are online")
     retry_s: PositiveFloat = 60.0

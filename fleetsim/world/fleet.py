@@ -106,6 +106,8 @@ class Fleet:
         """Devices online at ``now_s``, in id order."""
         return [d for d in self.devices if self.is_online(d, now_s)]
 
-    def conditions(self, device: Device, round_idx: int) -> Conditions:
-        """Draw link speeds, straggler factor and failure point of ``device``'s update in ``round_idx``."""
-        return draw_conditions(device.profile, self.streams.generator("update-conditions", round_idx, device.id))
+    def conditions(self, device: Device, round_idx: int, serial: int | None = None) -> Conditions:
+        """Draw link speeds, straggler factor and failure point of ``device``'s update in ``round_idx`` (and
+        ``serial``, in asynchronous rounds)."""
+        ids = (round_idx, device.id) if serial is None else (round_idx, device.id, serial)
+        return draw_conditions(device.profile, self.streams.generator("update-conditions", *ids))

@@ -53,7 +53,9 @@ class ScriptedEvaluator:
         return EvalResult(0.5, 1.0, 10)
 
 
-def simulate(fleet: dict[str, int], changes: dict[str, Any] | None = None) -> dict[str, Any]:
+def simulate(
+    fleet: dict[str, int], changes: dict[str, Any] | None = None, executor: StubExecutor | None = None
+) -> dict[str, Any]:
     """Run a deterministic scenario on a fleet of fixture profiles with the stub trainer; return its tables."""
     raw = deep_update(DETERMINISTIC, changes or {})
     raw["fleet"] = [{"profile": p, "count": n} for p, n in fleet.items()]
@@ -72,7 +74,7 @@ def simulate(fleet: dict[str, int], changes: dict[str, Any] | None = None) -> di
         deadline_s=scenario.rounds.deadline_s,
     )
     strat = make_strategy(scenario.strategy.name, scenario.strategy.options, ctx)
-    executor, recorder = StubExecutor(), Recorder()
+    executor, recorder = executor or StubExecutor(), Recorder()
     sim = Simulation(
         scenario=scenario,
         composition=[(p, load_profile(FIXTURE_PROFILES / f"{p}.yaml"), n) for p, n in fleet.items()],
@@ -253,3 +255,71 @@ def test_oort_explores_then_exploits_and_is_deterministic():
     assert all(len(ids) == 2 for ids in per_round)
     seen = set(per_round.iloc[0]) | set(per_round.iloc[1]) | set(per_round.iloc[2])
     assert len(seen) == 6, "every device is tried before any is selected twice (ε = 0.9 of 2 seats explore)"
+
+
+class PlusOneExecutor(StubExecutor):
+    """Every update adds 1 to every tensor of its start state."""
+
+    def run(
+        self, plans: Sequence[UpdatePlan], states: Sequence[dict[str, torch.Tensor]], work: Sequence[float]
+    ) -> list[UpdateResult]:
+        results = super().run(plans, states, work)
+        for res in results:
+            res.state = {n: t + 1.0 for n, t in res.state.items()}
+        return results
+
+
+def _async(max_staleness: int, executor: StubExecutor | None = None) -> dict[str, Any]:
+    changes = {
+        "rounds": {"mode": "async", "clients_per_round": 1, "concurrency": 2, "max_staleness": max_staleness},
+        "stop": {"max_rounds": 8},
+        "evaluation": {"every_rounds": 4},
+    }
+    return simulate({"det_fast": 1, "det_slow": 1}, changes, executor)
+
+
+def test_async_aggregates_every_arrival_with_fedbuff_staleness_weights_on_a_hand_made_timeline():
+    # K = 1, two in flight: the fast device (1.1 s per update) is redispatched after each aggregation; the
+    # slow one (7.2 s) started from version 0 and arrives after six aggregations.
+    out = _async(max_staleness=10)
+    rounds, updates = out["rounds"], out["updates"]
+    fast_ends, t = [], 0.0
+    for _ in range(7):
+        t = ((t + FAST[0]) + FAST[1]) + FAST[2]
+        fast_ends.append(t)
+    slow_end = ((0.0 + SLOW[0]) + SLOW[1]) + SLOW[2]
+    assert rounds.end_s.tolist() == fast_ends[:6] + [slow_end, fast_ends[6]]
+    slow = updates[updates.profile == "det_slow"].iloc[0]
+    assert slow["round"] == 6 and slow.outcome == "delivered" and slow.staleness == 6
+    assert slow.staleness_weight == pytest.approx(7**-0.5)
+    last = updates[updates["round"] == 7].iloc[0]
+    assert last.profile == "det_fast" and last.staleness == 1 and last.staleness_weight == pytest.approx(2**-0.5)
+    assert (updates[updates["round"] < 6].staleness == 0).all()
+    assert (0, 1) in out["trained"] and len(out["trained"]) == 8, "trained from the version it started from"
+
+
+def test_async_drops_an_update_staler_than_the_maximum_and_never_trains_it():
+    out = _async(max_staleness=3)
+    updates = out["updates"]
+    slow = updates[updates.profile == "det_slow"].iloc[0]
+    assert slow.outcome == "stale" and not slow.trained
+    assert all(d == 0 for _, d in out["trained"]), "the stale update is never trained"
+    # No aggregation at 7.2 s: the stale update shares a window with the fast one arriving at 7.7 s.
+    assert slow["round"] == 6 and out["rounds"].n_selected.iloc[6] == 2
+
+
+def test_systems_mode_trains_nothing_and_keeps_the_simulated_times():
+    real = simulate({"det_fast": 2, "det_slow": 2}, {"stop": {"max_rounds": 3}})
+    systems = simulate({"det_fast": 2, "det_slow": 2}, {"stop": {"max_rounds": 3}, "training": {"mode": "none"}})
+    assert systems["trained"] == [] and systems["rounds"].accuracy.isna().all()
+    columns = ["round", "device_id", "outcome", "start_s", "end_s", "flops", "energy_j"]
+    assert systems["updates"][columns].equals(real["updates"][columns])
+    assert systems["rounds"].end_s.tolist() == real["rounds"].end_s.tolist()
+
+
+def test_async_applies_each_update_as_a_staleness_weighted_delta_to_the_current_model():
+    # Rounds 0-5: the fast device's +1 from the current model (staleness 0). Round 6: the slow device's +1
+    # from version 0, six versions stale. Round 7: the fast device's +1 from version 6, one stale.
+    out = _async(max_staleness=10, executor=PlusOneExecutor())
+    final = out["state"].global_state["b0"]
+    assert torch.allclose(final, torch.full((2,), 6.0 + 7**-0.5 + 2**-0.5, dtype=final.dtype))

@@ -1,0 +1,220 @@
+"""Asynchronous rounds with a buffer (FedBuff; Nguyen et al., AISTATS 2022, Algorithm 1).
+
+The server keeps ``concurrency`` updates in flight. Whenever slots are free it draws candidates among the
+online devices not busy, lets the strategy select and configure them (the round index is the number of
+aggregations so far: the global version they start from), and starts their client processes. Every ended
+update — delivered or lost — joins the current window; a delivered update that started more than
+``max_staleness`` versions ago is dropped as ``stale``. When the window holds ``clients_per_round``
+delivered updates, they are trained for real from the global state of the version each started from, and
+aggregated into the current global state with staleness weights:
+
+    x ← x + Σ_i a_i · w(s_i) · (x_i − x_{v_i}),   w(s) = (1 + s)^−exponent     (FedBuff §3, Eq. 2)
+
+where a_i are the strategy's aggregation weights (samples × steps, per block), s_i = version − v_i. The
+strategy computes the a_i: it aggregates, into ``x``, states ``x + w(s_i) · (x_i − x_{v_i})``. One window
+is one row of ``rounds.parquet``; the strategy observes it as a round. A device is busy from its dispatch
+to the end of the window its update ended in, so it appears at most once per window.
+
+Candidates are all online idle devices for fleets up to :data:`EXACT_POOL_MAX`; in larger fleets a pool of
+devices drawn uniformly (rejection sampling on online and idle), so a dispatch costs O(pool), not O(fleet).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import simpy
+
+from fleetsim.core.rounds import RoundExtras, RoundFeedback
+from fleetsim.core.updates import Outcome, UpdatePlan, UpdateRecord
+from fleetsim.sim.client import client_process
+from fleetsim.sim.planning import plan_update
+from fleetsim.world.fleet import Device
+
+if TYPE_CHECKING:
+    import torch
+
+    from fleetsim.sim.simulation import Simulation
+
+__all__ = ["EXACT_POOL_MAX", "buffered_server"]
+
+EXACT_POOL_MAX = 4096  # fleets up to this size draw candidates from every online idle device
+POOL_PER_SEAT = 4  # larger fleets: candidates drawn per free slot
+TRIES_PER_SEAT = 64  # ... out of at most this many random devices per free slot
+
+
+@dataclass
+class _InFlight:
+    device: Device
+    plan: UpdatePlan
+    flops: int
+    version: int  # the global version it started from
+
+
+def staleness_weight(staleness: int, exponent: float) -> float:
+    """FedBuff's polynomial staleness weight ``(1 + s)^-exponent``."""
+    return float((1 + staleness) ** -exponent)
+
+
+def buffered_server(sim: Simulation) -> Generator[simpy.Event, object, None]:
+    """The asynchronous server process (see the module docstring)."""
+    sc, env, st, strategy = sim.scenario, sim.env, sim.state, sim.strategy
+    rounds = sc.rounds
+    concurrency = rounds.concurrency or 2 * rounds.clients_per_round
+    systems_only = sc.training.mode == "none"
+    in_flight: dict[int, _InFlight] = {}
+    window: list[tuple[UpdateRecord, _InFlight]] = []
+    ended: list[tuple[int, UpdateRecord]] = []
+    busy: set[int] = set()
+    versions: dict[int, dict[str, torch.Tensor]] = {st.round_idx: st.global_state}
+    records: dict[int, UpdateRecord] = {}  # written by each client process when its update ends
+    wake = [env.event()]
+    serial = [0]
+    window_start_s = env.now
+
+    def run_client(
+        key: int, flight: _InFlight, client: Generator[simpy.Event, object, None]
+    ) -> Generator[simpy.Event, object, None]:
+        yield from client
+        ended.append((key, records.pop(flight.device.id)))
+        if not wake[0].triggered:
+            wake[0].succeed()
+
+    while st.stop_reason is None and not sim.stop_requested:
+        free = concurrency - len(in_flight)
+        if free > 0:
+            candidates = _candidates(sim, busy, free, serial[0])
+            selected = strategy.select(st.round_idx, candidates, free) if candidates else []
+            if selected:
+                assignment = strategy.configure(st.round_idx, selected)
+                for d in selected:
+                    serial[0] += 1
+                    plan = plan_update(
+                        st.round_idx,
+                        d.id,
+                        assignment.configs[d.id],
+                        sim.shards[d.id],
+                        sim.cost_model.model_blocks,
+                        sim.streams,
+                        serial[0],
+                    )
+                    cost = sim.cost_model.update(plan)
+                    cond = sim.fleet.conditions(d, st.round_idx, serial[0])
+                    flight = _InFlight(d, plan, cost.flops, st.round_idx)
+                    in_flight[serial[0]] = flight
+                    busy.add(d.id)
+                    offline_at = sim.offline_at(d)
+                    client = client_process(env, plan, d, cost, cond, offline_at, sim.recorder.event, records)
+                    env.process(run_client(serial[0], flight, client))
+            elif not in_flight:
+                sim.recorder.event(env.now, st.round_idx, None, "wait", "nobody to dispatch")
+        limit = sc.stop.max_sim_time_s
+        waits: list[simpy.Event] = [wake[0]]
+        if len(in_flight) < concurrency:
+            waits.append(env.timeout(rounds.retry_s))
+        if limit is not None:
+            waits.append(env.timeout(max(limit - env.now, 0.0)))
+        yield env.any_of(waits)
+        if wake[0].triggered:
+            wake[0] = env.event()
+        while ended:
+            key, rec = ended.pop(0)
+            flight = in_flight.pop(key)
+            if rec.outcome is Outcome.DELIVERED and st.round_idx - flight.version > rounds.max_staleness:
+                rec = replace(rec, outcome=Outcome.STALE, failed_phase="upload")
+                sim.recorder.event(env.now, st.round_idx, rec.device_id, str(Outcome.STALE), "upload")
+            window.append((rec, flight))
+            delivered = sum(r.outcome is Outcome.DELIVERED for r, _ in window)
+            if delivered >= rounds.clients_per_round:
+                _aggregate(sim, window, versions, window_start_s, systems_only)
+                busy.difference_update(r.device_id for r, _ in window)
+                window, window_start_s = [], env.now
+                versions[st.round_idx] = st.global_state
+                live = {f.version for f in in_flight.values()} | {st.round_idx}
+                for v in [v for v in versions if v not in live]:
+                    del versions[v]
+                if st.stop_reason is not None or sim.stop_requested:
+                    break
+        if st.stop_reason is None and limit is not None and env.now >= limit:
+            st.stop_reason = "max_sim_time_s"  # updates still in flight or in the window are not recorded
+
+
+def _candidates(sim: Simulation, busy: set[int], free: int, serial: int) -> list[Device]:
+    """Online, idle devices to select ``free`` from, in id order (see the module docstring)."""
+    fleet, now = sim.fleet, sim.env.now
+    if len(fleet) <= EXACT_POOL_MAX:
+        return [d for d in fleet.available(now) if d.id not in busy]
+    rng = sim.streams.generator("dispatch", serial)
+    want, picked = POOL_PER_SEAT * free, {}
+    for device_id in rng.integers(0, len(fleet), size=TRIES_PER_SEAT * free):
+        d = fleet.devices[int(device_id)]
+        if d.id not in busy and d.id not in picked and fleet.is_online(d, now):
+            picked[d.id] = d
+            if len(picked) >= want:
+                break
+    return [picked[i] for i in sorted(picked)]
+
+
+def _aggregate(
+    sim: Simulation,
+    window: list[tuple[UpdateRecord, _InFlight]],
+    versions: dict[int, dict[str, torch.Tensor]],
+    start_s: float,
+    systems_only: bool,
+) -> None:
+    """Train the window's delivered updates, aggregate them with staleness weights, evaluate, record."""
+    env, st, strategy, rounds = sim.env, sim.state, sim.strategy, sim.scenario.rounds
+    r, end_s = st.round_idx, env.now
+    records = [replace(rec, round_idx=r) for rec, _ in window]  # the window it ended in (staleness: since when)
+    plans = {rec.device_id: f.plan for rec, f in window}
+    delivered = [(rec, f) for rec, f in window if rec.outcome is Outcome.DELIVERED]
+    weights = {rec.device_id: staleness_weight(r - f.version, rounds.staleness_exponent) for rec, f in delivered}
+    results = []
+    round_columns: dict[str, object] = {}
+    if not systems_only:
+        t0 = time.perf_counter()
+        starts = [strategy.start_state(f.plan.device_id, versions[f.version]) for _, f in delivered]
+        results = sim.executor.run([f.plan for _, f in delivered], starts, [f.flops for _, f in delivered])
+        st.host_train_s += time.perf_counter() - t0
+        current = st.global_state
+        weighted = []
+        for res, start, (_, f) in zip(results, starts, delivered, strict=True):
+            w = weights[f.device.id]
+            state = {n: current[n] + w * (t - start[n]) if n in current else t for n, t in res.state.items()}
+            weighted.append(replace(res, state=state))
+        aggregate = strategy.aggregate(r, current, weighted)
+        st.global_state = aggregate.global_state
+        round_columns.update(aggregate.round_columns)
+    evaluation, personalized = None, None
+    last = sim.limit_reason(r, end_s) is not None
+    if not systems_only and ((r + 1) % sim.scenario.evaluation.every_rounds == 0 or last):
+        evaluation, personalized = sim.evaluate(end_s, r)
+    observed = strategy.observe(RoundFeedback(r, start_s, end_s, records, plans, results, evaluation))
+    columns = {
+        rec.device_id: {
+            **observed.update_columns.get(rec.device_id, {}),
+            "staleness": r - f.version,
+            "staleness_weight": weights.get(rec.device_id, math.nan),
+        }
+        for rec, f in window
+    }
+    extras = RoundExtras(
+        update_columns=columns,
+        round_columns={
+            **round_columns,
+            **observed.round_columns,
+            "personalized_accuracy": math.nan if personalized is None else personalized,
+        },
+        tables=observed.tables,
+    )
+    sim.recorder.add_round(r, start_s, end_s, -1, records, plans, results, evaluation, extras)
+    st.round_ends_s.append(end_s)
+    st.round_idx += 1
+    if st.stop_reason is None and last:
+        st.stop_reason = sim.limit_reason(r, end_s)
+    if sim.on_round is not None:
+        sim.on_round(st, end_s)
