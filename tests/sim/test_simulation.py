@@ -288,7 +288,7 @@ def test_async_aggregates_every_arrival_with_fedbuff_staleness_weights_on_a_hand
         t = ((t + FAST[0]) + FAST[1]) + FAST[2]
         fast_ends.append(t)
     slow_end = ((0.0 + SLOW[0]) + SLOW[1]) + SLOW[2]
-    assert rounds.end_s.tolist() == fast_ends[:6] + [slow_end, fast_ends[6]]
+    assert rounds.end_s.tolist() == [*fast_ends[:6], slow_end, fast_ends[6]]
     slow = updates[updates.profile == "det_slow"].iloc[0]
     assert slow["round"] == 6 and slow.outcome == "delivered" and slow.staleness == 6
     assert slow.staleness_weight == pytest.approx(7**-0.5)
