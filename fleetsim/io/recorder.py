@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from typing import Any
 
 import pandas as pd
@@ -58,7 +57,7 @@ class Recorder:
         by_device = {res.plan.device_id: res for res in results}
         for rec in records:
             plan = plans[rec.device_id]
-            row = asdict(rec)
+            row = dict(vars(rec))  # a flat dataclass of plain values: no deep copy needed
             row["round"] = row.pop("round_idx")
             row["outcome"] = rec.outcome.value
             row["failed_phase"] = rec.failed_phase or ""

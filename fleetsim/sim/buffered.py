@@ -75,6 +75,7 @@ def buffered_server(sim: Simulation) -> Generator[simpy.Event, object, None]:
     wake = [env.event()]
     serial = [0]
     window_start_s = env.now
+    delivered = 0  # in the current window
 
     def run_client(
         key: int, flight: _InFlight, client: Generator[simpy.Event, object, None]
@@ -101,6 +102,7 @@ def buffered_server(sim: Simulation) -> Generator[simpy.Event, object, None]:
                         sim.cost_model.model_blocks,
                         sim.streams,
                         serial[0],
+                        trains=not systems_only,
                     )
                     cost = sim.cost_model.update(plan)
                     cond = sim.fleet.conditions(d, st.round_idx, serial[0])
@@ -128,11 +130,11 @@ def buffered_server(sim: Simulation) -> Generator[simpy.Event, object, None]:
                 rec = replace(rec, outcome=Outcome.STALE, failed_phase="upload")
                 sim.recorder.event(env.now, st.round_idx, rec.device_id, str(Outcome.STALE), "upload")
             window.append((rec, flight))
-            delivered = sum(r.outcome is Outcome.DELIVERED for r, _ in window)
+            delivered += rec.outcome is Outcome.DELIVERED
             if delivered >= rounds.clients_per_round:
                 _aggregate(sim, window, versions, window_start_s, systems_only)
                 busy.difference_update(r.device_id for r, _ in window)
-                window, window_start_s = [], env.now
+                window, window_start_s, delivered = [], env.now, 0
                 versions[st.round_idx] = st.global_state
                 live = {f.version for f in in_flight.values()} | {st.round_idx}
                 for v in [v for v in versions if v not in live]:

@@ -105,7 +105,7 @@ def client_process(
         flops=cost.flops,
         peak_memory_bytes=cost.peak_memory_bytes,
         usable_memory_bytes=profile.usable_memory_bytes,
-        active_blocks_mean=float(plan.mask.sum(axis=1).mean()),
+        active_blocks_mean=float(plan.mask.sum()) / plan.mask.shape[0],
         bytes_down=_partial_bytes(cost.download_bytes, done["download"], dl_s),
         bytes_up=_partial_bytes(cost.upload_bytes, done["upload"], ul_s),
         energy_j=profile.train_power_w * done["compute"] + profile.radio_power_w * (done["download"] + done["upload"]),

@@ -24,16 +24,22 @@ def plan_update(
     n_blocks: int,
     streams: Streams,
     serial: int | None = None,
+    trains: bool = True,
 ) -> UpdatePlan:
     """The update of ``device_id`` in ``round_idx`` under ``config``, on its ``shard`` of a ``n_blocks`` model.
 
     ``serial`` (asynchronous rounds, where a device may train twice from one global version) is added to
-    the keys of the update's streams."""
+    the keys of the update's streams. An update that will not be trained (systems mode, ``trains`` false)
+    gets seed 0 and no probe examples: nothing else about it changes."""
     ids = (round_idx, device_id) if serial is None else (round_idx, device_id, serial)
-    mask = sample_mask(config.dropout, n_blocks, config.local_steps, round_idx, streams.generator("layers", *ids))
-    seed = streams.integer_seed("train", *ids)
+    if config.dropout.ratio == 0.0:  # every block runs: nothing to draw
+        mask = np.ones((config.local_steps, n_blocks), dtype=bool)
+    else:
+        layers = streams.generator("layers", *ids)
+        mask = sample_mask(config.dropout, n_blocks, config.local_steps, round_idx, layers)
+    seed = streams.integer_seed("train", *ids) if trains else 0
     n_probe = min(config.probe_examples, len(shard))
     probe = None
-    if n_probe > 0:  # a fixed set of the device's examples, scored at full depth before and after
+    if n_probe > 0 and trains:  # a fixed set of the device's examples, scored at full depth before and after
         probe = np.sort(streams.generator("probe", device_id).permutation(shard)[:n_probe])
     return UpdatePlan(round_idx, device_id, config, seed, shard, mask, probe)

@@ -15,8 +15,8 @@ import numpy as np
 from fleetsim.core.rng import Streams
 from fleetsim.core.state import StateDict
 from fleetsim.core.updates import Conditions
-from fleetsim.spec.profiles import DeviceProfile
-from fleetsim.world.availability import first_state, next_change_s
+from fleetsim.spec.profiles import DeviceProfile, Diurnal
+from fleetsim.world.availability import DiurnalDraws, first_state, next_change_s
 from fleetsim.world.conditions import draw_conditions
 
 __all__ = ["Device", "Fleet"]
@@ -30,6 +30,7 @@ class Device:
     profile_id: str
     profile: DeviceProfile
     slot: int = 0  # index within its fleet group (time zone, trace device)
+    group: int = 0  # index of its fleet group
     period: int = -1  # index of the current online/offline period (-1: not started)
     online: bool = True
     change_at_s: float = 0.0  # end of the current period (inf: never changes)
@@ -52,9 +53,12 @@ class Fleet:
         self.streams = streams
         self.on_change = on_change
         self.devices: list[Device] = []
-        for profile_id, profile, count in composition:
+        self.draws: list[DiurnalDraws | None] = []
+        for group, (profile_id, profile, count) in enumerate(composition):
+            diurnal = isinstance(profile.availability, Diurnal)
+            self.draws.append(DiurnalDraws(streams, group, count) if diurnal else None)
             for slot in range(count):
-                self.devices.append(Device(len(self.devices), profile_id, profile, slot))
+                self.devices.append(Device(len(self.devices), profile_id, profile, slot, group))
         for device in self.devices:
             self._start(device)
 
@@ -80,7 +84,10 @@ class Fleet:
         if avail is None:
             device.period, device.online, device.change_at_s = 0, True, math.inf
             return
-        device.period, device.online, device.change_at_s = first_state(avail, device.id, device.slot, self.streams)
+        draws = self.draws[device.group]
+        device.period, device.online, device.change_at_s = first_state(
+            avail, device.id, device.slot, self.streams, draws
+        )
 
     def _advance(self, device: Device, now_s: float) -> None:
         avail = device.profile.availability
@@ -90,7 +97,14 @@ class Fleet:
             if self.on_change is not None:
                 self.on_change(device.change_at_s, device.id, device.online)
             device.change_at_s = next_change_s(
-                avail, device.id, device.slot, device.period, device.online, device.change_at_s, self.streams
+                avail,
+                device.id,
+                device.slot,
+                device.period,
+                device.online,
+                device.change_at_s,
+                self.streams,
+                self.draws[device.group],
             )
 
     def is_online(self, device: Device, now_s: float) -> bool:

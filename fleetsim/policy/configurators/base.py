@@ -102,14 +102,18 @@ class FixedConfigurator(Configurator):
         self.config = config
         self.cost_model = cost_model
         self.shard_sizes = shard_sizes
+        self._fastest: dict[tuple[int, int, frozenset[str] | None], float] = {}  # by (profile, rows, shared)
 
     def fastest_s(self, device: Device, shared: frozenset[str] | None) -> float:
         if self.cost_model is None:
             return 0.0
         rows = device_rows(self.config, self.shard_sizes, device)
-        if peak_memory_bytes(self.cost_model, self.config, rows) > device.profile.usable_memory_bytes:
-            return math.inf
-        return expected_update_s(self.cost_model, self.config, rows, device, shared)
+        key = (id(device.profile), rows, shared)
+        if key not in self._fastest:
+            fits = peak_memory_bytes(self.cost_model, self.config, rows) <= device.profile.usable_memory_bytes
+            expected = expected_update_s(self.cost_model, self.config, rows, device, shared)
+            self._fastest[key] = expected if fits else math.inf
+        return self._fastest[key]
 
     def assign(self, round_idx: int, devices: Sequence[Device], shared: frozenset[str] | None) -> Assignment:
         return Assignment({d.id: self.config for d in devices})

@@ -1,0 +1,185 @@
+"""Simulator speed at fleet scale: systems mode, asynchronous rounds, diurnal availability.
+
+Builds ``Simulation`` exactly as a run does — real device profiles (phone_low / phone_mid / phone_high in the
+FedBuff rounds, deadline-aware selection (phones that cannot fit an update are never
+selected) — with
+``training.mode: none`` (no model is trained or evaluated), and simulates 24 hours of N devices spread over
+eight time zones, each online one window per local night. Reports host time, peak RSS, SimPy events and
+the event rate beside a bare SimPy loop that processes the same number of events (the same number of
+processes, each a loop of timeouts) in the same process, right after.
+
+    python benchmarks/fleet_scale.py [--devices 100000 1000000] [--hours 24] [--concurrency 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import sys
+import time
+from typing import Any
+
+import numpy as np
+import simpy
+
+from fleetsim.core.rng import Streams
+from fleetsim.core.updates import TrainConfig
+from fleetsim.costs.cost_model import CostModel
+from fleetsim.costs.proxies import MetaCounter
+from fleetsim.io.recorder import Recorder
+from fleetsim.policy.strategies import StrategyContext, make_strategy
+from fleetsim.sim.simulation import Simulation
+from fleetsim.spec.profiles import BUILTIN_PROFILES_DIR, load_profile
+from fleetsim.spec.scenario import Scenario
+
+SHARES = {"phone_low": 40, "phone_mid": 35, "phone_high": 18}  # phones_mixed's phones
+ZONES_H = [-8.0, -5.0, -3.0, 0.0, 1.0, 3.0, 5.5, 8.0]
+
+
+class NeverTrains:
+    """Systems mode never calls the executor or the evaluator."""
+
+    def run(self, *args: Any) -> list[Any]:
+        raise AssertionError("systems mode trains nothing")
+
+    def close(self) -> None:
+        return None
+
+    def evaluate(self, *args: Any) -> Any:
+        raise AssertionError("systems mode evaluates nothing")
+
+    evaluate_local = evaluate
+
+
+def scenario(devices: int, hours: float, concurrency: int, buffer: int) -> Scenario:
+    total = sum(SHARES.values())
+    counts = {p: devices * n // total for p, n in SHARES.items()}
+    counts["phone_low"] += devices - sum(counts.values())
+    diurnal = {"kind": "diurnal", "utc_offsets_h": ZONES_H}
+    return Scenario.model_validate(
+        {
+            "name": "fleet_scale",
+            "seed": 7,
+            "fleet": [{"profile": p, "count": n, "availability": diurnal} for p, n in counts.items()],
+            "model": {"id": "minilm-l6"},
+            "dataset": {"id": "reuters-r8"},
+            "training": {"local_steps": 8, "batch_size": 16, "seq_len": 64, "mode": "none"},
+            "rounds": {"mode": "async", "clients_per_round": buffer, "concurrency": concurrency, "deadline_s": 3600},
+            "stop": {"max_rounds": None, "max_sim_time_s": hours * 3600},
+            "evaluation": {"personalized_devices": 0},
+            "selection": {"name": "deadline_aware"},
+        }
+    )
+
+
+def simulate(sc: Scenario, cost_model: CostModel) -> dict[str, float]:
+    streams = Streams(sc.seed)
+    base = TrainConfig(sc.training.local_steps, sc.training.batch_size, sc.training.seq_len, 1e-3)
+    block_of: dict[str, int | None] = {f"b{i}": i for i in range(6)}
+    ctx = StrategyContext(
+        base, cost_model, streams, block_of, 6, selection=sc.selection.name, deadline_s=sc.rounds.deadline_s
+    )
+    strategy = make_strategy("fedlora", {}, ctx)
+    profiles = {p: load_profile(BUILTIN_PROFILES_DIR / f"{p}.yaml") for p in SHARES}
+    composition = [
+        (e.profile, profiles[e.profile].model_copy(update={"availability": e.availability}), e.count) for e in sc.fleet
+    ]
+    never = NeverTrains()
+    shard = np.arange(sc.training.batch_size)
+    t0 = time.perf_counter()
+    sim = Simulation(
+        scenario=sc,
+        composition=composition,
+        shards=[shard] * sc.fleet_size,
+        strategy=strategy,
+        cost_model=cost_model,
+        executor=never,  # type: ignore[arg-type]
+        evaluator=never,
+        streams=streams,
+        recorder=Recorder(),
+        initial_state={},
+    )
+    built = time.perf_counter()
+    sim.run()
+    ran = time.perf_counter()
+    frames = sim.recorder.frames()
+    done = time.perf_counter()
+    events = next(sim.env._eid)  # SimPy's event counter: events scheduled so far
+    updates = frames["updates"]
+    return {
+        "build_s": built - t0,
+        "run_s": ran - built,
+        "tables_s": done - ran,
+        "total_s": done - t0,
+        "events": events,
+        "aggregations": len(frames["rounds"]),
+        "updates": len(updates),
+        "delivered": int((updates.outcome == "delivered").sum()),
+        "availability_events": int(frames["events"].kind.isin(["online", "offline"]).sum()),
+        "processes": len(updates),
+    }
+
+
+def bare_simpy(events: int, processes: int) -> float:
+    """Host seconds of a bare SimPy loop with ``events`` events: ``processes`` processes, each a loop of
+    timeouts, started a few at a time the way a server starts clients."""
+    env = simpy.Environment()
+    per = max(events // max(processes, 1), 1)
+
+    def client(env: simpy.Environment, n: int):
+        for _ in range(n):
+            yield env.timeout(1.0)
+
+    def server(env: simpy.Environment):
+        for _ in range(processes):
+            env.process(client(env, per - 2))  # process start, init and end are events too
+            yield env.timeout(0.01)
+
+    t0 = time.perf_counter()
+    env.process(server(env))
+    env.run()
+    elapsed = time.perf_counter() - t0
+    done = next(env._eid)
+    return elapsed * events / done  # scaled to exactly ``events``
+
+
+def peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--hours", type=float, default=24.0)
+    parser.add_argument("--concurrency", type=int, default=1000)
+    parser.add_argument("--buffer", type=int, default=100)
+    args = parser.parse_args()
+    cost_model = CostModel(MetaCounter("roberta-large", "fp16", 8, 8, 16), 6, None)
+    cost_model.step(16, 64)  # count once, outside the timed part
+    print(
+        "| devices | simulated h | host s (build / run / tables) | peak RSS GiB | updates (delivered) | "
+        "aggregations | SimPy events | events/s | bare SimPy events/s | ratio |",
+        flush=True,
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|", flush=True)
+    for n in args.devices:
+        gc.collect()
+        out = simulate(scenario(n, args.hours, args.concurrency, args.buffer), cost_model)
+        bare_s = bare_simpy(int(out["events"]), int(out["processes"]))
+        rate, bare_rate = out["events"] / out["run_s"], out["events"] / bare_s
+        print(
+            f"| {n:,} | {args.hours:g} | {out['total_s']:.1f} ({out['build_s']:.1f} / {out['run_s']:.1f} / "
+            f"{out['tables_s']:.1f}) | {peak_rss_gib():.2f} | {out['updates']:,} ({out['delivered']:,}) | "
+            f"{out['aggregations']:,} | {out['events']:,} | {rate:,.0f} | {bare_rate:,.0f} | "
+            f"{bare_rate / rate:.2f}x |",
+            flush=True,
+        )
+    print(
+        f"\nratio = host time per event of the simulation / of the bare loop; python {sys.version.split()[0]}, "
+        f"simpy {simpy.__version__}; peak RSS is the process's so far (cumulative over rows)"
+    )
+
+
+if __name__ == "__main__":
+    main()
