@@ -1,8 +1,8 @@
 """Simulator speed at fleet scale: systems mode, asynchronous rounds, diurnal availability.
 
-Builds ``Simulation`` exactly as a run does — real device profiles (phone_low / phone_mid / phone_high in the
-FedBuff rounds, deadline-aware selection (phones that cannot fit an update are never
-selected) — with
+Builds ``Simulation`` exactly as a run does — real device profiles (phone_low / phone_mid / phone_high in
+the phones_mixed shares), the cost model counted on a meta-device RoBERTa-large, FedBuff rounds,
+deadline-aware selection (phones that cannot fit an update are never selected) — with
 ``training.mode: none`` (no model is trained or evaluated), and simulates 24 hours of N devices spread over
 eight time zones, each online one window per local night. Reports host time, peak RSS, SimPy events and
 the event rate beside a bare SimPy loop that processes the same number of events (the same number of

@@ -89,7 +89,7 @@ def buffered_server(sim: Simulation) -> Generator[simpy.Event, object, None]:
         free = concurrency - len(in_flight)
         if free > 0:
             candidates = _candidates(sim, busy, free, serial[0])
-            selected = strategy.select(st.round_idx, candidates, free) if candidates else []
+            selected = strategy.select(st.round_idx, candidates, free, serial[0] + 1) if candidates else []
             if selected:
                 assignment = strategy.configure(st.round_idx, selected)
                 for d in selected:

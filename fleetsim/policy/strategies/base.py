@@ -95,8 +95,10 @@ class Strategy(ABC):
         return {}
 
     @abstractmethod
-    def select(self, round_idx: int, available: Sequence[Device], k: int) -> list[Device]:
-        """At most ``k`` of the ``available`` devices, in id order."""
+    def select(self, round_idx: int, available: Sequence[Device], k: int, draw: int = 0) -> list[Device]:
+        """At most ``k`` of the ``available`` devices, in id order. ``draw`` numbers the selections made in
+        one round (asynchronous rounds select many times per global version); its random stream is keyed
+        by (round, draw)."""
 
     @abstractmethod
     def configure(self, round_idx: int, devices: Sequence[Device]) -> Assignment:

@@ -33,7 +33,7 @@ class FedLoRA(Strategy):
     def make_configurator(cls, ctx: StrategyContext, options: Strict) -> Configurator:
         return FixedConfigurator(ctx.base_config, ctx.cost_model, ctx.shard_sizes)
 
-    def select(self, round_idx: int, available: Sequence[Device], k: int) -> list[Device]:
+    def select(self, round_idx: int, available: Sequence[Device], k: int, draw: int = 0) -> list[Device]:
         """The selector's choice among the available devices the configurator can train (id order kept),
         with the expected time of each one's fastest feasible update."""
         candidates = [d for d in available if self.configurator.can_train(d)]
@@ -44,7 +44,7 @@ class FedLoRA(Strategy):
             k,
             lambda d: self.configurator.fastest_s(d, shared),
             self.ctx.deadline_s,
-            self.ctx.streams.generator("selection", round_idx),
+            self.ctx.streams.generator("selection", round_idx, *([draw] if draw else [])),
         )
         return self.selector.select(problem)
 
