@@ -236,7 +236,7 @@ def _validate(args: argparse.Namespace) -> int:
         )
         return 0
     sc = load_scenario(args.scenario, args.overrides).scenario
-    mix = ", ".join(f"{e.count}× {e.profile}" for e in sc.fleet)
+    mix = ", ".join(f"{e.count}× {e.profile or f'{e.population} (as {e.reference})'}" for e in sc.fleet)
     print(
         f"{args.scenario}: ok — {sc.fleet_size} devices ({mix}); model {sc.model.id}; dataset {sc.dataset.id}; "
         f"strategy {sc.strategy.name}"

@@ -31,6 +31,7 @@ from fleetsim.train.executors import EXECUTORS
 from fleetsim.train.hardware import cuda_available
 from fleetsim.train.models import count_blocks, max_positions
 from fleetsim.train.optimizers import OPTIMIZERS
+from fleetsim.world.population import draw_population
 from fleetsim.world.traces import read_trace
 
 __all__ = ["LoadedScenario", "load_scenario"]
@@ -61,11 +62,16 @@ class LoadedScenario:
     def composition(self) -> list[tuple[str, DeviceProfile, int]]:
         """(profile id, profile, count) per fleet group, a group's own availability applied."""
         out = []
-        for entry in self.scenario.fleet:
-            profile = self.profiles[entry.profile]
+        streams = Streams(self.scenario.seed)
+        for i, entry in enumerate(self.scenario.fleet):
+            profile = self.profiles[entry.profile_id]
             if entry.availability is not None:
                 profile = with_availability(profile, entry.availability, self.path.parent)
-            out.append((entry.profile, profile, entry.count))
+            if entry.population is None:
+                out.append((entry.profile_id, profile, entry.count))
+            else:
+                rng = streams.generator("population", i)
+                out.extend(draw_population(entry.population, entry.profile_id, profile, entry.count, rng))
         return out
 
 
@@ -83,8 +89,8 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Loade
     profiles_dir = (path.parent / scenario.profiles_dir) if scenario.profiles_dir else _default_profiles_dir(path)
     profiles = load_profiles(
         profiles_dir,
-        [e.profile for e in scenario.fleet],
-        [f"fleet[{i}].profile" for i in range(len(scenario.fleet))],
+        [e.profile_id for e in scenario.fleet],
+        [f"fleet[{i}].{'profile' if e.profile else 'reference'}" for i, e in enumerate(scenario.fleet)],
         path,
     )
     return _cross_checked(scenario, path, profiles, raw)
@@ -126,8 +132,13 @@ def _cross_checked(
         raise InputError(
             path, "training.seq_len", f"at most {longest} (the model's longest input)", scenario.training.seq_len
         )
-    _check_partition(scenario, path)
+    if scenario.training.mode == "real":  # systems mode splits no data
+        _check_partition(scenario, path)
     _check_writable(Path(scenario.output_dir), path)
+    for i, entry in enumerate(scenario.fleet):
+        if isinstance(entry.availability, Trace) and not (path.parent / entry.availability.file).is_file():
+            expected = f"an existing CSV or Parquet trace (relative to {path.parent})"
+            raise InputError(path, f"fleet[{i}].availability.file", expected, entry.availability.file)
     loaded = LoadedScenario(scenario=scenario, path=path, profiles=profiles, raw=raw)
     for _, profile, _ in loaded.composition():
         if isinstance(profile.availability, Trace):

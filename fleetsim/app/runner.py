@@ -9,6 +9,7 @@ with the same tables as a run that was never stopped.
 
 from __future__ import annotations
 
+import math
 import shutil
 import signal
 import sys
@@ -16,10 +17,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from fleetsim.app.loading import LoadedScenario, load_saved_scenario
 from fleetsim.app.summary import run_summary
@@ -116,6 +119,9 @@ def resume_run(run_dir: Path, *, progress: bool = True) -> RunResult:
         expected = "a run directory to resume (status running or interrupted; one stopped before it began has none)"
         raise InputError(run_dir, "", expected, str(run_dir))
     loaded = load_saved_scenario(*directory.read_scenario())
+    if loaded.scenario.rounds.mode == "async":
+        expected = "a synchronous or over-committed run (asynchronous runs do not checkpoint updates in flight)"
+        raise InputError(run_dir, "rounds.mode", expected, "async")
     label = str((directory.summary() or {}).get("label") or run_dir.name)
     return _Run(loaded, progress, None).go(directory, label, resume=True)
 
@@ -132,6 +138,7 @@ class _Run:
     def _build(self, wrap_executor: Callable[[Executor], Executor] | None) -> None:
         loaded, sc = self.loaded, self.loaded.scenario
         streams = Streams(sc.seed)
+        systems_only = sc.training.mode == "none"
         train_frame, _ = assets.load_dataset_frames(sc.dataset.id)
         model_path = assets.model_dir(sc.model.id)
         init_seed = streams.integer_seed("model-init")
@@ -141,7 +148,7 @@ class _Run:
             model_key=str(model_path.resolve()),
             tokenizer=bundle.tokenizer,
             seq_len=sc.training.seq_len,
-            n_devices=sc.fleet_size,
+            n_devices=sc.fleet_size if not systems_only else 1,
             partition=sc.dataset.partition,
             eval_max_examples=sc.evaluation.max_examples,
             rng_partition=streams.generator("partition"),
@@ -149,6 +156,8 @@ class _Run:
             scenario_file=loaded.path,
             local_test_examples=sc.dataset.local_test_examples,
         )
+        if systems_only:  # no data is split: every device holds one full batch (costs at the configured batch)
+            task = replace(task, shards=[np.arange(sc.training.batch_size)] * sc.fleet_size)
         self.task = task
         self.cost_model = _cost_model(sc, bundle, task, str(model_path.resolve()))
         self.base = _base_config(sc)
@@ -202,7 +211,8 @@ class _Run:
         """Start the executor, score the initial model and build the simulation."""
         executor = EXECUTORS[sc.executor.kind].build(recipe, local, sc.executor)  # workers load meanwhile
         self.executor = executor if wrap_executor is None else wrap_executor(executor)
-        self.initial_accuracy = evaluator.evaluate(initial_state).accuracy
+        systems_only = sc.training.mode == "none"
+        self.initial_accuracy = math.nan if systems_only else evaluator.evaluate(initial_state).accuracy
         self.recorder = Recorder()
         self.sim = Simulation(
             scenario=sc,
@@ -233,6 +243,7 @@ class _Run:
         self.directory = directory
         self.label = label
         self.earlier_host_s = 0.0
+        self.parts = 0  # parts committed
         if resume:
             self._restore()
         self.directory.write_summary(self._status("running"))
@@ -265,11 +276,15 @@ class _Run:
             self.executor.close()
 
     def _commit(self, bar: Any, state: SimulationState, sim_time_s: float) -> None:
-        """A round ended: commit its rows, then a checkpoint to resume from."""
-        self.directory.write_part(state.round_idx - 1, self.recorder.rows_since(self.committed))
-        self.committed = self.recorder.counts()
-        meta = {"parts": state.round_idx, "initial_accuracy": self.initial_accuracy, "host_s": self._host_s()}
-        self.directory.write_checkpoint(self.sim.state_dict(), meta)
+        """A round ended: every ``rounds.commit_every`` rounds (and at the last), commit the rows since the
+        last commit as the next part, then a checkpoint to resume from."""
+        every = self.loaded.scenario.rounds.commit_every
+        if state.round_idx % every == 0 or state.stop_reason is not None:
+            self.directory.write_part(self.parts, self.recorder.rows_since(self.committed))
+            self.parts += 1
+            self.committed = self.recorder.counts()
+            meta = {"parts": self.parts, "initial_accuracy": self.initial_accuracy, "host_s": self._host_s()}
+            self.directory.write_checkpoint(self.sim.state_dict(), meta)
         _tick(bar, state, sim_time_s)
 
     def _restore(self) -> None:
@@ -279,6 +294,7 @@ class _Run:
         if checkpoint is not None:
             state, meta = checkpoint
             parts = int(meta["parts"])
+            self.parts = parts
             self.sim.load_state_dict(state)
             self.initial_accuracy = float(meta["initial_accuracy"])
             self.earlier_host_s = float(meta["host_s"])

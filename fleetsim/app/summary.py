@@ -57,6 +57,11 @@ def run_summary(
         "scenario_file": str(loaded.path),
         "seed": sc.seed,
         "strategy": sc.strategy.name,
+        "mode": "systems (training.mode: none — nothing trained, no accuracy)"
+        if sc.training.mode == "none"
+        else "training",
+        "rounds_mode": sc.rounds.mode,
+        "selection": sc.selection.name,
         "model": sc.model.id,
         "dataset": sc.dataset.id,
         "fleet_size": sc.fleet_size,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import resource
 import time
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -80,34 +80,59 @@ ARCHITECTURES: dict[str, dict[str, Any]] = {
         "max_position_embeddings": 8192,
         "tie_word_embeddings": True,
     },
+    "gemma-3-270m": {  # google/gemma-3-270m config.json; EdgeFlowerTune's phone/Jetson measurements use it
+        "model_type": "gemma3_text",
+        "hidden_size": 640,
+        "intermediate_size": 2048,
+        "num_hidden_layers": 18,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 1,
+        "head_dim": 256,
+        "vocab_size": 262144,
+        "max_position_embeddings": 32768,
+        "sliding_window": 512,
+        "tie_word_embeddings": True,
+    },
 }
 
-_LORA_TARGETS = {"llama": ["q_proj", "v_proj"], "roberta": ["query", "value"]}
+_LORA_TARGETS = {"llama": ["q_proj", "v_proj"], "roberta": ["query", "value"], "gemma3_text": ["q_proj", "v_proj"]}
 
 
 class MetaCounter(Counter):
     """Counts training steps of a named architecture on the meta device (no weights allocated)."""
 
-    def __init__(self, arch: str, weight_dtype: str, num_labels: int, lora_r: int, lora_alpha: float):
+    def __init__(
+        self,
+        arch: str,
+        weight_dtype: str,
+        num_labels: int,
+        lora_r: int,
+        lora_alpha: float,
+        task: Literal["sequence_classification", "causal_lm"] = "sequence_classification",
+    ):
+        """``task``: the head counted — a classifier over ``num_labels`` or the language-model head over the
+        vocabulary (next-token loss on every position)."""
         from peft import LoraConfig, TaskType, get_peft_model
-        from transformers import AutoConfig, AutoModelForSequenceClassification
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
 
         start = time.perf_counter()
         spec = dict(ARCHITECTURES[arch])
         model_type = spec.pop("model_type")
         config = AutoConfig.for_model(model_type, num_labels=num_labels, pad_token_id=0, **spec)
         compute = torch.float32 if weight_dtype == "fp32" else torch.bfloat16
+        causal = task == "causal_lm"
         lora = LoraConfig(
-            task_type=TaskType.SEQ_CLS,
+            task_type=TaskType.CAUSAL_LM if causal else TaskType.SEQ_CLS,
             r=lora_r,
             lora_alpha=lora_alpha,  # type: ignore[arg-type]
             target_modules=_LORA_TARGETS[model_type],
         )
         with torch.random.fork_rng(devices=[]):  # weights are never used: leave torch's global RNG as it was
             with torch.device("meta"):
-                base = AutoModelForSequenceClassification.from_config(config, dtype=compute)
+                auto = AutoModelForCausalLM if causal else AutoModelForSequenceClassification
+                base = auto.from_config(config, dtype=compute)
             self.model = get_peft_model(base, lora)
-        self.arch, self.weight_dtype = arch, weight_dtype
+        self.arch, self.weight_dtype, self.task = arch, weight_dtype, task
         self.n_blocks = int(config.num_hidden_layers)
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         frozen = [p for p in self.model.parameters() if not p.requires_grad]
@@ -122,13 +147,15 @@ class MetaCounter(Counter):
             "kind": "meta",
             "arch": self.arch,
             "dtype": self.weight_dtype,
+            **({"task": self.task} if self.task != "sequence_classification" else {}),
             "frozen": self.frozen_params,
             "trainable": self.trainable_bytes,
         }
 
     def count(self, batch_size: int, seq_len: int, n_active: int, trainable_depth: int | None = None) -> StepCost:
         ids = torch.ones(batch_size, seq_len, dtype=torch.long, device="meta")
-        labels = torch.zeros(batch_size, dtype=torch.long, device="meta")
+        shape = (batch_size, seq_len) if self.task == "causal_lm" else (batch_size,)
+        labels = torch.zeros(shape, dtype=torch.long, device="meta")
         # No attention mask: building one calls .item() on meta tensors; the FLOPs are the same.
         mask = np.arange(self.n_blocks) < n_active
         with self.switch.active(mask), train_top_blocks(self.switch.blocks, trainable_depth):

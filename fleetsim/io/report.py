@@ -176,10 +176,15 @@ def _summary_markdown(run: Run) -> str:
         f"* scenario `{s['scenario']}`, strategy `{s['strategy']}`, seed {s['seed']}, model `{s['model']}`, "
         f"dataset `{s['dataset']}`, {s['fleet_size']} devices"
         + (f", cost model proxy `{s['cost_model']['proxy']}`" if s["cost_model"].get("proxy") else ""),
-        f"* {s['rounds']} rounds, {s['sim_time_s']:,.0f} simulated seconds (stopped: {s['stop_reason']})",
+        f"* {s['rounds']} rounds ({s.get('rounds_mode', 'sync')}, {s.get('selection', 'uniform')} selection), "
+        f"{s['sim_time_s']:,.0f} simulated seconds (stopped: {s['stop_reason']})",
         f"* time to target {s['target_accuracy']}: " + (f"{ttt:,.0f} s" if ttt is not None else "not reached"),
-        f"* final accuracy {s['final_accuracy']:.4f} (majority class {s['majority_class_accuracy']:.4f})"
-        + (f", mean personalized {s['personalized_accuracy']:.4f}" if s.get("personalized_accuracy") else ""),
+        (
+            f"* final accuracy {s['final_accuracy']:.4f} (majority class {s['majority_class_accuracy']:.4f})"
+            + (f", mean personalized {s['personalized_accuracy']:.4f}" if s.get("personalized_accuracy") else "")
+            if s.get("final_accuracy") is not None
+            else f"* no accuracy: {s.get('mode', 'no evaluation ran')}"
+        ),
         f"* updates delivered {s['updates_delivered']} of {s['updates_selected']}; lost: {lost}",
         f"* device energy {s['device_energy_j'] / 3600:,.2f} Wh; "
         f"traffic {(s['bytes_down'] + s['bytes_up']) / 1e6:,.1f} MB",

@@ -26,9 +26,14 @@ def print_summary(summary: dict[str, Any], run_dir: Path) -> None:
     target = summary["target_accuracy"]
     lost = summary["updates_lost"]
     rows = [
+        *([("mode", summary["mode"])] if summary.get("mode", "training") != "training" else []),
         ("model / dataset", f"{summary['model']} / {summary['dataset']}"),
         ("fleet", f"{summary['fleet_size']} devices"),
-        ("rounds", f"{summary['rounds']} (stopped: {summary['stop_reason']})"),
+        (
+            "rounds",
+            f"{summary['rounds']} {summary.get('rounds_mode', 'sync')}, {summary.get('selection', 'uniform')} "
+            f"selection (stopped: {summary['stop_reason']})",
+        ),
         ("simulated time", _fmt_time(summary["sim_time_s"])),
         ("target accuracy", "none" if target is None else f"{target:.3f}"),
         ("time to target", _fmt_time(summary["time_to_target_s"]) if target is not None else "-"),

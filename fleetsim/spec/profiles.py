@@ -153,6 +153,11 @@ class DeviceProfile(Strict):
     description: str = ""
     usable_memory_gib: PositiveFloat = Field(description="memory one app/process may use for training")
     train_flops_per_s: PositiveFloat = Field(description="sustained FLOP/s of LoRA training (fwd+bwd)")
+    training_stack: str = Field(
+        "unspecified",
+        description="the training software train_flops_per_s describes: measured with a named trainer, or "
+        "estimated from optimized inference kernels (an upper bound for training)",
+    )
     downlink_mbps: Distribution = Field(description="server→device throughput per transfer, Mbit/s")
     uplink_mbps: Distribution = Field(description="device→server throughput per transfer, Mbit/s")
     link_latency_s: NonNegativeFloat = Field(0.0, description="added once per transfer")

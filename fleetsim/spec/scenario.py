@@ -21,11 +21,32 @@ __all__ = ["Scenario", "apply_overrides"]
 
 
 class FleetEntry(Strict):
-    profile: str = Field(description="device profile id: a file stem in profiles_dir")
-    count: PositiveInt = Field(description="how many devices of this profile")
+    """A group of devices: ``count`` of one profile, or ``count`` phones drawn from a population."""
+
+    profile: str | None = Field(None, description="device profile id: a file stem in profiles_dir")
+    population: Literal["ai_benchmark_2019"] | None = Field(
+        None, description="draw phones from this measured population instead (needs reference)"
+    )
+    reference: str | None = Field(
+        None, description="population: the profile whose figures the median phone has (others scale by score)"
+    )
+    count: PositiveInt = Field(description="how many devices")
     availability: AvailabilityModel | None = Field(
         None, description="this group's availability instead of the profile's (trace files relative to the scenario)"
     )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FleetEntry:
+        if (self.profile is None) == (self.population is None):
+            raise ValueError("either profile or population (with reference)")
+        if self.population is not None and self.reference is None:
+            raise ValueError("population needs reference: the profile of its median phone")
+        return self
+
+    @property
+    def profile_id(self) -> str:
+        """The profile this entry loads: its own, or its population's reference."""
+        return self.profile or self.reference or ""
 
 
 class LoraSpec(Strict):
@@ -96,6 +117,9 @@ class RoundsSpec(Strict):
         0.5, ge=0.0, description="async: an update s aggregations stale weighs (1 + s)^-exponent (FedBuff: 0.5)"
     )
     deadline_s: PositiveFloat = Field(description="a round ends when all selected report or this passes")
+    commit_every: PositiveInt = Field(
+        1, description="rows and a checkpoint are written every this many rounds (raise it for long async runs)"
+    )
     min_available: PositiveInt = Field(1, description="wait (retry_s) until at least this many are online")
     retry_s: PositiveFloat = 60.0
 

@@ -49,7 +49,8 @@ CASES = {
     ),
     "unknown proxy": (
         {"cost_model": {"arch": "gpt-5"}},
-        "cost_model.arch: expected one of llama-2-13b, llama-2-7b, roberta-base, roberta-large, smollm2-135m, got",
+        "cost_model.arch: expected one of gemma-3-270m, llama-2-13b, llama-2-7b, roberta-base, roberta-large, "
+        "smollm2-135m, got",
     ),
     "unknown strategy option": (
         {"strategy": {"name": "layerdrop", "options": {"ratoi": 0.5}}},
@@ -112,6 +113,30 @@ CASES = {
     "NUL byte in the output folder": (
         {"output_dir": "runs\x00x"},
         "output_dir: expected a folder this user can write run directories into",
+    ),
+    "unknown selector": (
+        {"selection": {"name": "fastest"}},
+        "selection.name: expected one of deadline_aware, oort, uniform, got 'fastest'",
+    ),
+    "bad selector option": (
+        {"selection": {"name": "deadline_aware", "options": {"max_update_s": -1}}},
+        "selection.options.max_update_s: expected greater than 0, got -1",
+    ),
+    "profile and population": (
+        {"fleet": [{"profile": "det_fast", "population": "ai_benchmark_2019", "reference": "det_fast", "count": 4}]},
+        "fleet[0]: expected either profile or population (with reference)",
+    ),
+    "population without reference": (
+        {"fleet": [{"population": "ai_benchmark_2019", "count": 4}]},
+        "fleet[0]: expected population needs reference: the profile of its median phone",
+    ),
+    "unknown availability kind": (
+        {"fleet": [{"profile": "det_fast", "count": 4, "availability": {"kind": "lunar"}}]},
+        "fleet[0].availability",
+    ),
+    "missing trace file": (
+        {"fleet": [{"profile": "det_fast", "count": 4, "availability": {"kind": "trace", "file": "nope.csv"}}]},
+        "fleet[0].availability.file: expected an existing CSV or Parquet trace",
     ),
     "arm out of range": (
         {"strategy": {"name": "droppeft", "options": {"arms": [0.5, 1.2]}}},
