@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import simpy
 
@@ -36,9 +36,42 @@ from fleetsim.sim.planning import plan_update
 from fleetsim.world.fleet import Device
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
-    from fleetsim.sim.simulation import Simulation
+    from fleetsim.core.evaluation import EvalResult
+    from fleetsim.core.rng import Streams
+    from fleetsim.costs.cost_model import CostModel
+    from fleetsim.io.recorder import Recorder
+    from fleetsim.policy.strategies import Strategy
+    from fleetsim.sim.state import SimulationState
+    from fleetsim.spec.scenario import Scenario
+    from fleetsim.train.executors import Executor
+    from fleetsim.world.fleet import Fleet
+
+
+class Simulation(Protocol):
+    """What the asynchronous server uses of :class:`fleetsim.sim.simulation.Simulation`."""
+
+    scenario: Scenario
+    env: simpy.Environment
+    state: SimulationState
+    strategy: Strategy
+    fleet: Fleet
+    streams: Streams
+    shards: Sequence[np.ndarray]
+    cost_model: CostModel
+    recorder: Recorder
+    executor: Executor
+    stop_requested: bool
+    on_round: Callable[[SimulationState, float], None] | None
+
+    def offline_at(self, device: Device) -> Callable[[float], float]: ...
+
+    def limit_reason(self, r: int, end_s: float) -> str | None: ...
+
+    def evaluate(self, end_s: float, r: int) -> tuple[EvalResult, float | None]: ...
+
 
 __all__ = ["EXACT_POOL_MAX", "buffered_server"]
 
