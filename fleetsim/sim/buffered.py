@@ -72,6 +72,8 @@ class Simulation(Protocol):
 
     def evaluate(self, end_s: float, r: int) -> tuple[EvalResult, float | None]: ...
 
+    def round_ended(self, end_s: float, last: bool) -> None: ...
+
 
 __all__ = ["EXACT_POOL_MAX", "buffered_server"]
 
@@ -247,9 +249,4 @@ def _aggregate(
         tables=observed.tables,
     )
     sim.recorder.add_round(r, start_s, end_s, -1, records, plans, results, evaluation, extras)
-    st.round_ends_s.append(end_s)
-    st.round_idx += 1
-    if st.stop_reason is None and last:
-        st.stop_reason = sim.limit_reason(r, end_s)
-    if sim.on_round is not None:
-        sim.on_round(st, end_s)
+    sim.round_ended(end_s, last)

@@ -204,6 +204,12 @@ class Simulation:
             tables=observed.tables,
         )
         self.recorder.add_round(r, start_s, end_s, len(available), ordered, plans, results, evaluation, extras)
+        self.round_ended(end_s, last)
+
+    def round_ended(self, end_s: float, last: bool) -> None:
+        """Close the round in progress at ``end_s`` (the last one if a limit holds) and report it."""
+        st = self.state
+        r = st.round_idx
         st.round_ends_s.append(end_s)
         st.round_idx += 1
         if st.stop_reason is None and last:
