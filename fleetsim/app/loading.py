@@ -132,7 +132,7 @@ def _cross_checked(
         raise InputError(
             path, "training.seq_len", f"at most {longest} (the model's longest input)", scenario.training.seq_len
         )
-    if scenario.training.mode == "real":  # systems mode splits no data
+    if scenario.training.trains:  # systems mode splits no data
         _check_partition(scenario, path)
     _check_writable(Path(scenario.output_dir), path)
     for i, entry in enumerate(scenario.fleet):

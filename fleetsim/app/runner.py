@@ -138,7 +138,7 @@ class _Run:
     def _build(self, wrap_executor: Callable[[Executor], Executor] | None) -> None:
         loaded, sc = self.loaded, self.loaded.scenario
         streams = Streams(sc.seed)
-        systems_only = sc.training.mode == "none"
+        systems_only = not sc.training.trains
         train_frame, _ = assets.load_dataset_frames(sc.dataset.id)
         model_path = assets.model_dir(sc.model.id)
         init_seed = streams.integer_seed("model-init")
@@ -211,7 +211,7 @@ class _Run:
         """Start the executor, score the initial model and build the simulation."""
         executor = EXECUTORS[sc.executor.kind].build(recipe, local, sc.executor)  # workers load meanwhile
         self.executor = executor if wrap_executor is None else wrap_executor(executor)
-        systems_only = sc.training.mode == "none"
+        systems_only = not sc.training.trains
         self.initial_accuracy = math.nan if systems_only else evaluator.evaluate(initial_state).accuracy
         self.recorder = Recorder()
         self.sim = Simulation(

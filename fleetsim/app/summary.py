@@ -58,7 +58,7 @@ def run_summary(
         "seed": sc.seed,
         "strategy": sc.strategy.name,
         "mode": "systems (training.mode: none — nothing trained, no accuracy)"
-        if sc.training.mode == "none"
+        if not sc.training.trains
         else "training",
         "rounds_mode": sc.rounds.mode,
         "selection": sc.selection.name,

@@ -100,7 +100,7 @@ def buffered_server(sim: Simulation) -> Generator[simpy.Event, object, None]:
     sc, env, st, strategy = sim.scenario, sim.env, sim.state, sim.strategy
     rounds = sc.rounds
     concurrency = rounds.concurrency or 2 * rounds.clients_per_round
-    systems_only = sc.training.mode == "none"
+    systems_only = not sc.training.trains
     in_flight: dict[int, _InFlight] = {}
     window: list[tuple[UpdateRecord, _InFlight]] = []
     ended: list[tuple[int, UpdateRecord]] = []

@@ -177,7 +177,7 @@ class Simulation:
 
         ordered = _keep_first(keep, [records[d.id] for d in selected])
         delivered = [plans[rec.device_id] for rec in ordered if rec.outcome is Outcome.DELIVERED]
-        systems_only = sc.training.mode == "none"
+        systems_only = not sc.training.trains
         results: list[UpdateResult] = []
         aggregate = Aggregate(st.global_state)
         if not systems_only:

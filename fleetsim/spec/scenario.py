@@ -91,6 +91,12 @@ class TrainingSpec(Strict):
         description="none: systems mode — no model is trained or evaluated (accuracy absent); costs and "
         "simulated times are the same as with real training",
     )
+
+    @property
+    def trains(self) -> bool:
+        """Whether delivered updates are trained and the model evaluated (not systems mode)."""
+        return self.mode == "real"
+
     # Where and how the host trains delivered updates. None of these changes simulated time or memory
     # (those come from the device profiles and the fp32 cost model); bf16 and a GPU change accuracy columns.
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when available, else CPU")
