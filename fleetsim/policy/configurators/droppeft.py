@@ -1,6 +1,6 @@
 """DropPEFT's configurator: a bandit over dropout ratios, per-device memory feasibility, straggler balance.
 
-Reconstruction (research/droppeft_reconstruction.md §1.2, [R]):
+Reconstruction (analysis/research/droppeft_reconstruction.md §1.2, [R]):
 
 1. Arms are dropout ratios (with one schedule). For each selected device an arm is *feasible* when the
    update's peak memory under it — frozen weights + trainable state + the activations of the most blocks
