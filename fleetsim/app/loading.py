@@ -67,6 +67,9 @@ class LoadedScenario:
             profile = self.profiles[entry.profile_id]
             if entry.availability is not None:
                 profile = with_availability(profile, entry.availability, self.path.parent)
+            own = {k: getattr(entry, k) for k in ("battery", "links") if getattr(entry, k) is not None}
+            if own:
+                profile = profile.model_copy(update=own)
             if entry.population is None:
                 out.append((entry.profile_id, profile, entry.count))
             else:
@@ -140,10 +143,24 @@ def _cross_checked(
             expected = f"an existing CSV or Parquet trace (relative to {path.parent})"
             raise InputError(path, f"fleet[{i}].availability.file", expected, entry.availability.file)
     loaded = LoadedScenario(scenario=scenario, path=path, profiles=profiles, raw=raw)
-    for _, profile, _ in loaded.composition():
+    composition = loaded.composition()
+    for _, profile, _ in composition:
         if isinstance(profile.availability, Trace):
             read_trace(profile.availability.file)  # a broken trace is an input error now, not mid-run
+    _check_outages(scenario, composition, path)
     return loaded
+
+
+def _check_outages(scenario: Scenario, composition: list[tuple[str, DeviceProfile, int]], file: Path) -> None:
+    """Every tier and profile an outage names is in the fleet."""
+    known = {"tiers": sorted({p.tier for _, p, _ in composition}), "profiles": sorted({i for i, _, _ in composition})}
+    for i, outage in enumerate(scenario.outages):
+        for key, names in (("tiers", outage.tiers), ("profiles", outage.profiles)):
+            for j, name in enumerate(names or []):
+                if name not in known[key]:
+                    raise InputError(
+                        file, f"outages[{i}].{key}[{j}]", f"one of the fleet's {key} ({', '.join(known[key])})", name
+                    )
 
 
 def _check_executor(scenario: Scenario, file: Path) -> None:

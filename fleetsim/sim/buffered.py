@@ -66,8 +66,6 @@ class Simulation(Protocol):
     stop_requested: bool
     on_round: Callable[[SimulationState, float], None] | None
 
-    def offline_at(self, device: Device) -> Callable[[float], float]: ...
-
     def limit_reason(self, r: int, end_s: float) -> str | None: ...
 
     def evaluate(self, end_s: float, r: int) -> tuple[EvalResult, float | None]: ...
@@ -144,8 +142,7 @@ def buffered_server(sim: Simulation) -> Generator[simpy.Event, object, None]:
                     flight = _InFlight(d, plan, cost.flops, st.round_idx)
                     in_flight[serial[0]] = flight
                     busy.add(d.id)
-                    offline_at = sim.offline_at(d)
-                    client = client_process(env, plan, d, cost, cond, offline_at, sim.recorder.event, records)
+                    client = client_process(env, plan, d, cost, cond, sim.fleet, sim.recorder.event, records)
                     env.process(run_client(serial[0], flight, client))
             elif not in_flight:
                 sim.recorder.event(env.now, st.round_idx, None, "wait", "nobody to dispatch")

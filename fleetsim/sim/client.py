@@ -1,8 +1,9 @@
 """One client's update as a SimPy process: download ▸ compute ▸ upload, or lost on the way.
 
 Durations come from the one time model (:func:`fleetsim.costs.timing.phase_times`). The update is lost —
-``offline`` (its device's online period ends), ``failure`` (at a uniform point of its planned time),
-``oom`` (peak memory above usable memory, when training would start), or ended by the server —
+``offline`` (its device's online period ends, an outage takes it or its battery runs low while it works),
+``failure`` (at a uniform point of its planned time), ``oom`` (peak memory above usable memory, when training
+would start), or ended by the server —
 ``deadline``, or ``overcommitted`` (the round already has its first K updates) — at the earliest of those
 moments, and recorded with its reason and phase.
 """
@@ -11,14 +12,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator
+from typing import Protocol
 
 import simpy
 
 from fleetsim.core.updates import Conditions, Outcome, UpdateCost, UpdatePlan, UpdateRecord
 from fleetsim.costs.timing import phase_times
+from fleetsim.world.battery import Load
 from fleetsim.world.fleet import Device
 
-__all__ = ["client_process", "planned_loss"]
+__all__ = ["Watch", "client_process", "planned_loss"]
 
 PHASES = ("download", "compute", "upload")
 LogEvent = Callable[[float, int, int | None, str, str], None]  # (time_s, round, device, kind, detail)
@@ -47,27 +50,38 @@ def planned_loss(
     return stop_at, reason
 
 
+class Watch(Protocol):
+    """What the fleet says about a device while it works (:class:`~fleetsim.world.fleet.Fleet`)."""
+
+    def leaves_at_s(self, device: Device, start_s: float, load: Load) -> float: ...
+
+    def spend(self, device: Device, start_s: float, load: Load) -> None: ...
+
+
 def client_process(
     env: simpy.Environment,
     plan: UpdatePlan,
     device: Device,
     cost: UpdateCost,
     cond: Conditions,
-    offline_at: Callable[[float], float],
+    watch: Watch,
     log: LogEvent,
     records: dict[int, UpdateRecord],
 ) -> Generator[simpy.Event, object, None]:
     """Run ``plan`` on ``device``; put its :class:`UpdateRecord` into ``records[device.id]``.
 
-    ``offline_at(now_s)`` says when the device's current online period ends; ``log`` records loss events.
+    ``watch`` says when the device leaves while drawing the update's power (availability, outage, battery)
+    and is told the power it drew; ``log`` records loss events.
     """
     profile = device.profile
     times = phase_times(
         profile, cond, flops=cost.flops, download_bytes=cost.download_bytes, upload_bytes=cost.upload_bytes
     )
     durations = times.phases
+    powers = (profile.radio_power_w, profile.train_power_w, profile.radio_power_w)
     start_s = env.now
-    stop_at, reason = planned_loss(device, offline_at(start_s), cost, cond, start_s, durations)
+    leaves_at = watch.leaves_at_s(device, start_s, list(zip(durations, powers, strict=True)))
+    stop_at, reason = planned_loss(device, leaves_at, cost, cond, start_s, durations)
     done = dict.fromkeys(PHASES, 0.0)
     outcome, failed_phase = Outcome.DELIVERED, None
     phase, phase_start = PHASES[0], start_s
@@ -86,6 +100,7 @@ def client_process(
         done[phase] = env.now - phase_start
         outcome, failed_phase = Outcome(str(stop.cause)), phase
         log(env.now, plan.round_idx, device.id, str(outcome), phase)
+    watch.spend(device, start_s, [(done[p], w) for p, w in zip(PHASES, powers, strict=True)])
     dl_s, cp_s, ul_s = durations
     records[device.id] = UpdateRecord(
         round_idx=plan.round_idx,
@@ -108,7 +123,7 @@ def client_process(
         active_blocks_mean=float(plan.mask.sum()) / plan.mask.shape[0],
         bytes_down=_partial_bytes(cost.download_bytes, done["download"], dl_s),
         bytes_up=_partial_bytes(cost.upload_bytes, done["upload"], ul_s),
-        energy_j=profile.train_power_w * done["compute"] + profile.radio_power_w * (done["download"] + done["upload"]),
+        energy_j=sum(done[p] * w for p, w in zip(PHASES, powers, strict=True)),
     )
 
 

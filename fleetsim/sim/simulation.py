@@ -81,7 +81,7 @@ class Simulation:
         self.streams = streams
         self.recorder = recorder
         self.state = SimulationState(global_state=initial_state)
-        self.fleet = Fleet(list(composition), streams, on_change=self._availability_changed)
+        self.fleet = Fleet(list(composition), streams, self._availability_changed, scenario.outages)
         n_personal = min(scenario.evaluation.personalized_devices, len(self.fleet))
         self.personal_sample = sorted(
             int(i) for i in streams.generator("personal-eval").choice(len(self.fleet), size=n_personal, replace=False)
@@ -164,8 +164,7 @@ class Simulation:
             cost = self.cost_model.update(plans[d.id])
             flops[d.id] = cost.flops
             cond = self.fleet.conditions(d, r)
-            offline_at = self.offline_at(d)
-            client = client_process(env, plans[d.id], d, cost, cond, offline_at, self.recorder.event, records)
+            client = client_process(env, plans[d.id], d, cost, cond, self.fleet, self.recorder.event, records)
             clients.append(env.process(self._counted(client, records, keep, enough)))
         yield env.all_of(clients) | env.timeout(sc.rounds.deadline_s) | enough
         cause = Outcome.OVERCOMMITTED if enough.triggered else Outcome.DEADLINE
@@ -236,9 +235,6 @@ class Simulation:
         delivered = sum(rec.outcome is Outcome.DELIVERED for rec in records.values())
         if delivered >= keep and not enough.triggered:
             enough.succeed()
-
-    def offline_at(self, device: Device) -> Callable[[float], float]:
-        return lambda now_s: self.fleet.online_until_s(device, now_s)
 
     def evaluate(self, end_s: float, r: int) -> tuple[EvalResult, float | None]:
         """Global and mean personalized accuracy; stops the run when the target is reached."""

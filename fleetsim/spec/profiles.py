@@ -21,9 +21,11 @@ __all__ = [
     "BUILTIN_PROFILES_DIR",
     "Availability",
     "AvailabilityModel",
+    "Battery",
     "Constant",
     "DeviceProfile",
     "Diurnal",
+    "LinkType",
     "LogNormal",
     "Trace",
     "load_profile",
@@ -127,6 +129,42 @@ AvailabilityModel = Annotated[
 ]
 
 
+class Battery(Strict):
+    """A battery drained by the device's work and idle use and refilled in a nightly charging window.
+
+    The level (Wh) falls by the device's power while it works (``train_power_w`` computing, ``radio_power_w``
+    transferring) and by ``idle_drain_w`` otherwise, and rises by ``charge_w`` minus that power inside a
+    charging window (capped at ``capacity_wh``). Outside a charging window a device whose level falls to
+    ``leave_below_frac`` of capacity leaves (an update in progress is lost as ``offline``); it returns when
+    its next charging window opens. Charging windows follow ``charging`` (a diurnal pattern of their own).
+    Each device starts at a level drawn uniformly in [``start_min_frac``, ``start_max_frac``] of capacity.
+    """
+
+    capacity_wh: PositiveFloat
+    leave_below_frac: float = Field(0.2, ge=0.0, lt=1.0, description="leave at or below this share of capacity")
+    idle_drain_w: NonNegativeFloat = Field(description="power drawn when not training or charging (screen, apps)")
+    charge_w: PositiveFloat = Field(description="charger power reaching the battery")
+    charging: Diurnal = Field(
+        default_factory=lambda: Diurnal(kind="diurnal"), description="when the device is on its charger"
+    )
+    start_min_frac: float = Field(0.5, ge=0.0, le=1.0)
+    start_max_frac: float = Field(1.0, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _start_range(self) -> Battery:
+        if self.start_min_frac > self.start_max_frac:
+            raise ValueError("start_min_frac must not exceed start_max_frac")
+        return self
+
+
+class LinkType(Strict):
+    """One kind of network link (Wi-Fi, 4G, 5G): the share of devices on it and its speeds."""
+
+    share: float = Field(gt=0.0, le=1.0, description="share of the devices that use this link")
+    downlink_mbps: Distribution
+    uplink_mbps: Distribution
+
+
 # Fields that hold a figure and therefore need an entry in ``sources``.
 FIGURE_FIELDS = (
     "usable_memory_gib",
@@ -142,6 +180,10 @@ FIGURE_FIELDS = (
 )
 
 
+# Optional figures: cited when given.
+OPTIONAL_FIGURE_FIELDS = ("memory_bytes_per_s", "kernel_overhead_s", "links", "battery")
+
+
 class DeviceProfile(Strict):
     """A device type. Units are in the field names; ``sources`` cites every figure.
 
@@ -153,6 +195,14 @@ class DeviceProfile(Strict):
     description: str = ""
     usable_memory_gib: PositiveFloat = Field(description="memory one app/process may use for training")
     train_flops_per_s: PositiveFloat = Field(description="sustained FLOP/s of LoRA training (fwd+bwd)")
+    memory_bytes_per_s: PositiveFloat | None = Field(
+        None,
+        description="sustained memory bandwidth of training's non-matmul work (shape-aware compute model); "
+        "null: compute time is FLOPs / train_flops_per_s alone",
+    )
+    kernel_overhead_s: NonNegativeFloat = Field(
+        0.0, description="host time per dispatched tensor operation (shape-aware compute model)"
+    )
     training_stack: str = Field(
         "unspecified",
         description="the training software train_flops_per_s describes: measured with a named trainer, or "
@@ -161,20 +211,29 @@ class DeviceProfile(Strict):
     downlink_mbps: Distribution = Field(description="server→device throughput per transfer, Mbit/s")
     uplink_mbps: Distribution = Field(description="device→server throughput per transfer, Mbit/s")
     link_latency_s: NonNegativeFloat = Field(0.0, description="added once per transfer")
+    links: dict[str, LinkType] | None = Field(
+        None,
+        description="link types by name (e.g. wifi, 4g, 5g), each device assigned one by share; its speeds "
+        "replace downlink_mbps and uplink_mbps (link_latency_s stays). null: every device uses those",
+    )
     availability: AvailabilityModel | None = Field(
         description="online/offline churn (exponential, diurnal or trace); null = always online"
     )
     failure_prob_per_update: float = Field(ge=0.0, lt=1.0, description="chance an update is lost midway")
     straggler_sigma: NonNegativeFloat = Field(description="lognormal sigma of a per-update compute slow-down")
+    battery: Battery | None = Field(None, description="null: mains-powered or never limited by its battery")
     train_power_w: PositiveFloat = Field(description="device power while training")
     radio_power_w: NonNegativeFloat = Field(description="device power while transferring")
     sources: dict[str, str] = Field(description="field name → citation or 'E: arithmetic'")
 
     @model_validator(mode="after")
     def _every_figure_cited(self) -> DeviceProfile:
-        missing = [f for f in FIGURE_FIELDS if f not in self.sources]
+        optional = [f for f in OPTIONAL_FIGURE_FIELDS if f in self.model_fields_set]
+        missing = [f for f in (*FIGURE_FIELDS, *optional) if f not in self.sources]
         if missing:
             raise ValueError(f"a source for every figure; missing for {missing}")
+        if self.links is not None and not math.isclose(sum(t.share for t in self.links.values()), 1.0):
+            raise ValueError(f"links: shares must add up to 1, got {sum(t.share for t in self.links.values()):g}")
         return self
 
     @property

@@ -14,10 +14,10 @@ import yaml
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
 from fleetsim.core.errors import InputError
-from fleetsim.spec.profiles import AvailabilityModel
+from fleetsim.spec.profiles import AvailabilityModel, Battery, LinkType
 from fleetsim.spec.schema import Strict
 
-__all__ = ["Scenario", "apply_overrides"]
+__all__ = ["OutageSpec", "Scenario", "apply_overrides"]
 
 
 class FleetEntry(Strict):
@@ -34,6 +34,8 @@ class FleetEntry(Strict):
     availability: AvailabilityModel | None = Field(
         None, description="this group's availability instead of the profile's (trace files relative to the scenario)"
     )
+    battery: Battery | None = Field(None, description="this group's battery instead of the profile's")
+    links: dict[str, LinkType] | None = Field(None, description="this group's link types instead of the profile's")
 
     @model_validator(mode="after")
     def _one_source(self) -> FleetEntry:
@@ -47,6 +49,33 @@ class FleetEntry(Strict):
     def profile_id(self) -> str:
         """The profile this entry loads: its own, or its population's reference."""
         return self.profile or self.reference or ""
+
+
+class OutageSpec(Strict):
+    """Correlated outages: a share of a set of devices goes offline together (a regional network or power
+    failure, an app update), either in the given windows or at random: outages start as a Poisson process
+    (mean gap ``mean_interval_s``) and last an exponential time (mean ``mean_duration_s``). Each outage takes
+    each eligible device with probability ``fraction``; eligible are the devices of ``tiers`` and
+    ``profiles`` (null: every device)."""
+
+    windows_s: list[tuple[float, float]] | None = Field(
+        None, description="scheduled outages as [start_s, end_s] pairs (instead of random ones)"
+    )
+    mean_interval_s: PositiveFloat | None = Field(None, description="random outages: mean time between starts")
+    mean_duration_s: PositiveFloat | None = Field(None, description="random outages: mean length")
+    fraction: float = Field(1.0, gt=0.0, le=1.0, description="chance each eligible device is hit by an outage")
+    tiers: list[str] | None = Field(None, description="only devices of these tiers (null: any)")
+    profiles: list[str] | None = Field(None, description="only devices of these profile ids (null: any)")
+
+    @model_validator(mode="after")
+    def _scheduled_or_random(self) -> OutageSpec:
+        random = self.mean_interval_s is not None and self.mean_duration_s is not None
+        if (self.windows_s is not None) == random or (not random and self.mean_interval_s is not None):
+            raise ValueError("either windows_s, or mean_interval_s with mean_duration_s")
+        for start, end in self.windows_s or []:
+            if not 0 <= start < end:
+                raise ValueError(f"windows_s: expected 0 <= start_s < end_s, got [{start:g}, {end:g}]")
+        return self
 
 
 class LoraSpec(Strict):
@@ -202,6 +231,7 @@ class Scenario(Strict):
     selection: SelectionSpec = SelectionSpec()
     cost_model: CostModelSpec | None = Field(None, description="null: cost the trained model itself")
     executor: ExecutorSpec = ExecutorSpec()
+    outages: list[OutageSpec] = Field(default_factory=list, description="correlated outages of groups of devices")
 
     @property
     def fleet_size(self) -> int:

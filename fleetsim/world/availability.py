@@ -43,15 +43,15 @@ class DiurnalDraws:
 
     DAYS_PER_BLOCK = 8
 
-    def __init__(self, streams: Streams, group: int, count: int):
-        self.streams, self.group, self.count = streams, group, count
+    def __init__(self, streams: Streams, group: int, count: int, stream: str = "availability-diurnal"):
+        self.streams, self.group, self.count, self.stream = streams, group, count, stream
         self._blocks: dict[int, np.ndarray] = {}
 
     def normals(self, slot: int, day: int) -> tuple[float, float]:
         """(start, length) standard normals of the window of ``day`` (from −1) of the group's ``slot``-th device."""
         block, i = divmod(day - _FIRST_DAY, self.DAYS_PER_BLOCK)
         if block not in self._blocks:
-            rng = self.streams.generator("availability-diurnal", self.group, block)
+            rng = self.streams.generator(self.stream, self.group, block)
             self._blocks[block] = rng.standard_normal((self.count, self.DAYS_PER_BLOCK, 2))
         z = self._blocks[block][slot, i]
         return float(z[0]), float(z[1])

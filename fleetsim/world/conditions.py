@@ -17,10 +17,15 @@ from fleetsim.spec.profiles import DeviceProfile
 __all__ = ["draw_conditions", "median_conditions"]
 
 
-def draw_conditions(profile: DeviceProfile, rng: np.random.Generator) -> Conditions:
-    """Link speeds, straggler factor (LogNormal(0, σ), median 1) and failure point of one update."""
-    down = profile.downlink_mbps.sample(rng)
-    up = profile.uplink_mbps.sample(rng)
+def draw_conditions(profile: DeviceProfile, rng: np.random.Generator, link: str | None = None) -> Conditions:
+    """Link speeds (of the device's ``link`` type when its profile has several), straggler factor
+    (LogNormal(0, σ), median 1) and failure point of one update."""
+    if link is not None and profile.links is not None:
+        down = profile.links[link].downlink_mbps.sample(rng)
+        up = profile.links[link].uplink_mbps.sample(rng)
+    else:
+        down = profile.downlink_mbps.sample(rng)
+        up = profile.uplink_mbps.sample(rng)
     straggler = float(math.exp(profile.straggler_sigma * rng.standard_normal()))
     fails = rng.random() < profile.failure_prob_per_update
     fraction = float(rng.random())

@@ -2,6 +2,11 @@
 
 Availability is advanced lazily (:mod:`fleetsim.world.availability`): only when a device's state is asked
 for past its next change. Every change is reported to ``on_change`` (the simulation logs it).
+
+A device takes part when it is online by its availability model, no correlated outage covers it
+(:mod:`fleetsim.world.outages`) and its battery allows (:mod:`fleetsim.world.battery`: charging, or above its
+leave threshold). Devices whose profile has link types are each assigned one, by share, from the stream
+("link-type", device); their transfers draw from that type's distributions.
 """
 
 from __future__ import annotations
@@ -16,8 +21,11 @@ from fleetsim.core.rng import Streams
 from fleetsim.core.state import StateDict
 from fleetsim.core.updates import Conditions
 from fleetsim.spec.profiles import DeviceProfile, Diurnal
+from fleetsim.spec.scenario import OutageSpec
 from fleetsim.world.availability import DiurnalDraws, first_state, next_change_s
+from fleetsim.world.battery import Charging, Load, drain, level_wh
 from fleetsim.world.conditions import draw_conditions
+from fleetsim.world.outages import Outages
 
 __all__ = ["Device", "Fleet"]
 
@@ -34,6 +42,9 @@ class Device:
     period: int = -1  # index of the current online/offline period (-1: not started)
     online: bool = True
     change_at_s: float = 0.0  # end of the current period (inf: never changes)
+    link: str | None = None  # its link type, when its profile has several
+    battery_wh: float = math.nan  # battery level at battery_at_s (nan: no battery)
+    battery_at_s: float = 0.0
 
     @property
     def tier(self) -> str:
@@ -48,19 +59,35 @@ class Fleet:
         composition: list[tuple[str, DeviceProfile, int]],
         streams: Streams,
         on_change: Callable[[float, int, bool], None] | None = None,
+        outages: list[OutageSpec] | None = None,
     ):
         """``on_change(time_s, device_id, online)`` is called for each availability change (for the log)."""
         self.streams = streams
         self.on_change = on_change
         self.devices: list[Device] = []
         self.draws: list[DiurnalDraws | None] = []
+        self.charging_draws: list[DiurnalDraws | None] = []
         for group, (profile_id, profile, count) in enumerate(composition):
             diurnal = isinstance(profile.availability, Diurnal)
             self.draws.append(DiurnalDraws(streams, group, count) if diurnal else None)
+            battery = profile.battery is not None
+            self.charging_draws.append(DiurnalDraws(streams, group, count, "battery-charging") if battery else None)
             for slot in range(count):
                 self.devices.append(Device(len(self.devices), profile_id, profile, slot, group))
         for device in self.devices:
             self._start(device)
+        specs = outages or []
+        self.outages = Outages(specs, [self._eligible(spec) for spec in specs], streams)
+
+    def _eligible(self, spec: OutageSpec) -> np.ndarray:
+        return np.array(
+            [
+                (spec.tiers is None or d.tier in spec.tiers)
+                and (spec.profiles is None or d.profile_id in spec.profiles)
+                for d in self.devices
+            ],
+            dtype=bool,
+        )
 
     def __len__(self) -> int:
         return len(self.devices)
@@ -71,15 +98,29 @@ class Fleet:
             "period": np.array([d.period for d in self.devices], dtype=np.int64),
             "online": np.array([d.online for d in self.devices], dtype=bool),
             "change_at_s": np.array([d.change_at_s for d in self.devices], dtype=float),
+            "battery_wh": np.array([d.battery_wh for d in self.devices], dtype=float),
+            "battery_at_s": np.array([d.battery_at_s for d in self.devices], dtype=float),
         }
 
     def load_state_dict(self, state: StateDict) -> None:
-        for device, period, online, change in zip(
-            self.devices, state["period"], state["online"], state["change_at_s"], strict=True
-        ):
-            device.period, device.online, device.change_at_s = int(period), bool(online), float(change)
+        for i, device in enumerate(self.devices):
+            device.period, device.online = int(state["period"][i]), bool(state["online"][i])
+            device.change_at_s = float(state["change_at_s"][i])
+            device.battery_wh, device.battery_at_s = float(state["battery_wh"][i]), float(state["battery_at_s"][i])
 
     def _start(self, device: Device) -> None:
+        links = device.profile.links
+        if links is not None:
+            names = sorted(links)
+            shares = np.array([links[n].share for n in names])
+            u = self.streams.generator("link-type", device.id).random()
+            device.link = names[min(int(np.searchsorted(np.cumsum(shares), u, side="right")), len(names) - 1)]
+        battery = device.profile.battery
+        if battery is not None:
+            u = self.streams.generator("battery", device.id).random()
+            device.battery_wh = battery.capacity_wh * (
+                battery.start_min_frac + u * (battery.start_max_frac - battery.start_min_frac)
+            )
         avail = device.profile.availability
         if avail is None:
             device.period, device.online, device.change_at_s = 0, True, math.inf
@@ -108,13 +149,60 @@ class Fleet:
             )
 
     def is_online(self, device: Device, now_s: float) -> bool:
+        """Whether ``device`` can take part at ``now_s``: online, outside outages, its battery allowing."""
         self._advance(device, now_s)
-        return device.online
+        if not device.online:
+            return False
+        if self.outages and self.outages.down_until_s(device.id, now_s) > now_s:
+            return False
+        battery = device.profile.battery
+        if battery is None:
+            return True
+        charging = self._charging(device)
+        level = level_wh(battery, device.battery_wh, device.battery_at_s, now_s, charging.at)
+        return charging.at(now_s)[0] or level > battery.leave_below_frac * battery.capacity_wh
 
     def online_until_s(self, device: Device, now_s: float) -> float:
-        """When an online device next goes offline (``inf`` if never)."""
+        """When an online device next goes offline by availability or outage (``inf`` if never)."""
         self._advance(device, now_s)
-        return device.change_at_s if device.online else now_s
+        if not device.online:
+            return now_s
+        if self.outages:
+            return min(device.change_at_s, self.outages.next_start_s(device.id, now_s))
+        return device.change_at_s
+
+    def leaves_at_s(self, device: Device, start_s: float, load: Load) -> float:
+        """When ``device``, drawing ``load`` ((duration_s, power_w) pieces) from ``start_s``, leaves: its
+        availability ends, an outage takes it or its battery falls to its threshold (``inf``: it stays)."""
+        until = self.online_until_s(device, start_s)
+        battery = device.profile.battery
+        if battery is None:
+            return until
+        charging = self._charging(device)
+        level = level_wh(battery, device.battery_wh, device.battery_at_s, start_s, charging.at)
+        return min(until, drain(battery, level, start_s, load, charging.at).leave_s)
+
+    def spend(self, device: Device, start_s: float, load: Load) -> None:
+        """Draw ``load`` from ``device``'s battery from ``start_s`` (an update's phases as they ran)."""
+        battery = device.profile.battery
+        if battery is None:
+            return
+        charging = self._charging(device)
+        level = level_wh(battery, device.battery_wh, device.battery_at_s, start_s, charging.at)
+        device.battery_wh = drain(battery, level, start_s, load, charging.at).level_wh
+        device.battery_at_s = start_s + sum(duration for duration, _ in load)
+
+    def battery_level_wh(self, device: Device, now_s: float) -> float:
+        """``device``'s battery level at ``now_s`` if idle since its last update (nan: no battery)."""
+        battery = device.profile.battery
+        if battery is None:
+            return math.nan
+        return level_wh(battery, device.battery_wh, device.battery_at_s, now_s, self._charging(device).at)
+
+    def _charging(self, device: Device) -> Charging:
+        draws = self.charging_draws[device.group]
+        assert device.profile.battery is not None and draws is not None
+        return Charging(device.profile.battery, device.slot, draws)
 
     def available(self, now_s: float) -> list[Device]:
         """Devices online at ``now_s``, in id order."""
@@ -124,4 +212,4 @@ class Fleet:
         """Draw link speeds, straggler factor and failure point of ``device``'s update in ``round_idx`` (and
         ``serial``, in asynchronous rounds)."""
         ids = (round_idx, device.id) if serial is None else (round_idx, device.id, serial)
-        return draw_conditions(device.profile, self.streams.generator("update-conditions", *ids))
+        return draw_conditions(device.profile, self.streams.generator("update-conditions", *ids), device.link)

@@ -138,6 +138,22 @@ CASES = {
         {"fleet": [{"profile": "det_fast", "count": 4, "availability": {"kind": "trace", "file": "nope.csv"}}]},
         "fleet[0].availability.file: expected an existing CSV or Parquet trace",
     ),
+    "outage of an unknown tier": (
+        {"outages": [{"windows_s": [[0, 10]], "tiers": ["phone-xl"]}]},
+        "outages[0].tiers[0]: expected one of the fleet's tiers (test-fast, test-slow), got 'phone-xl'",
+    ),
+    "outage neither scheduled nor random": (
+        {"outages": [{"mean_interval_s": 60}]},
+        "outages[0]: expected either windows_s, or mean_interval_s with mean_duration_s",
+    ),
+    "battery draining below nothing": (
+        {
+            "fleet": [
+                {"profile": "det_fast", "count": 4, "battery": {"capacity_wh": 10, "idle_drain_w": -1, "charge_w": 5}}
+            ]
+        },
+        "fleet[0].battery.idle_drain_w: expected greater than or equal to 0, got -1",
+    ),
     "arm out of range": (
         {"strategy": {"name": "droppeft", "options": {"arms": [0.5, 1.2]}}},
         "strategy.options.arms: expected ratios in [0, 1), got [0.5, 1.2]",

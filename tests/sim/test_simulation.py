@@ -17,7 +17,7 @@ from fleetsim.core.updates import UpdatePlan, UpdateResult
 from fleetsim.io.recorder import Recorder
 from fleetsim.policy.strategies import StrategyContext, make_strategy
 from fleetsim.sim.simulation import Simulation
-from fleetsim.spec.profiles import load_profile
+from fleetsim.spec.profiles import Battery, Diurnal, load_profile
 from fleetsim.spec.scenario import Scenario
 from fleetsim.train.executors import Executor
 
@@ -54,9 +54,13 @@ class ScriptedEvaluator:
 
 
 def simulate(
-    fleet: dict[str, int], changes: dict[str, Any] | None = None, executor: StubExecutor | None = None
+    fleet: dict[str, int],
+    changes: dict[str, Any] | None = None,
+    executor: StubExecutor | None = None,
+    profile_changes: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Run a deterministic scenario on a fleet of fixture profiles with the stub trainer; return its tables."""
+    """Run a deterministic scenario on a fleet of fixture profiles with the stub trainer; return its tables
+    (``profile_changes``: fields to replace in a fixture profile)."""
     raw = deep_update(DETERMINISTIC, changes or {})
     raw["fleet"] = [{"profile": p, "count": n} for p, n in fleet.items()]
     scenario = Scenario.model_validate(raw)
@@ -77,7 +81,10 @@ def simulate(
     executor, recorder = executor or StubExecutor(), Recorder()
     sim = Simulation(
         scenario=scenario,
-        composition=[(p, load_profile(FIXTURE_PROFILES / f"{p}.yaml"), n) for p, n in fleet.items()],
+        composition=[
+            (p, load_profile(FIXTURE_PROFILES / f"{p}.yaml").model_copy(update=(profile_changes or {}).get(p, {})), n)
+            for p, n in fleet.items()
+        ],
         shards=[np.arange(20)] * sum(fleet.values()),
         strategy=strat,
         cost_model=cost_model,
@@ -323,3 +330,34 @@ def test_async_applies_each_update_as_a_staleness_weighted_delta_to_the_current_
     out = _async(max_staleness=10, executor=PlusOneExecutor())
     final = out["state"].global_state["b0"]
     assert torch.allclose(final, torch.full((2,), 6.0 + 7**-0.5 + 2**-0.5, dtype=final.dtype))
+
+
+def test_an_update_whose_battery_runs_low_is_lost_offline_mid_compute_at_the_exact_moment():
+    # det_fast: download 0.32 s at 1 W, compute 0.14 s at 10 W. Battery 3.6 J, leave at 1.8 J, start at 2.7 J,
+    # no idle drain, charging only 12:00-12:30 UTC: after the download 2.38 J, 0.058 s of compute to 1.8 J.
+    battery = Battery(
+        capacity_wh=0.001,
+        leave_below_frac=0.5,
+        idle_drain_w=0.0,
+        charge_w=1.0,
+        charging=Diurnal(kind="diurnal", start_h=12.0, start_sd_h=0.0, hours=0.5, hours_sd=0.0),
+        start_min_frac=0.75,
+        start_max_frac=0.75,
+    )
+    out = simulate({"det_fast": 2, "det_slow": 2}, profile_changes={"det_fast": {"battery": battery}})
+    updates = out["updates"]
+    fast = updates[updates.profile == "det_fast"]
+    assert fast["round"].tolist() == [0, 0], "with its battery at the threshold it does not come back in round 1"
+    assert (fast.outcome == "offline").all() and (fast.failed_phase == "compute").all()
+    assert fast.end_s.tolist() == pytest.approx([FAST[0] + 0.058] * 2)
+    assert fast.energy_j.tolist() == pytest.approx([0.9] * 2), "2.7 J − 1.8 J"
+    assert (0, 0) not in out["trained"] and (0, 2) in out["trained"]
+
+
+def test_a_scheduled_outage_cuts_the_updates_of_its_tier_when_it_starts():
+    outage = {"windows_s": [[1.0, 100.0]], "tiers": ["test-slow"]}
+    out = simulate({"det_fast": 2, "det_slow": 2}, {"outages": [outage], "stop": {"max_rounds": 1}})
+    updates = out["updates"]
+    slow = updates[updates.profile == "det_slow"]
+    assert (slow.outcome == "offline").all() and (slow.end_s == 1.0).all() and (slow.failed_phase == "download").all()
+    assert (updates[updates.profile == "det_fast"].outcome == "delivered").all()
