@@ -22,27 +22,32 @@ from dataclasses import dataclass
 from fleetsim.spec.profiles import Battery
 from fleetsim.world.availability import DAY_S, DiurnalDraws, diurnal_window_s
 
-__all__ = ["Charging", "Drain", "Load", "drain", "level_wh"]
+__all__ = ["WH_PER_WS", "Charging", "Drain", "Load", "drain", "level_wh"]
 
 Load = Sequence[tuple[float, float]]  # (duration_s, power_w) pieces, back to back
 ChargingAt = Callable[[float], tuple[bool, float]]  # t -> (on the charger at t, when that next changes)
 WH_PER_WS = 1 / 3600  # watt-seconds (joules) to watt-hours
 
 
-@dataclass(frozen=True)
 class Charging:
-    """One device's charging windows: ``at(t)`` is (on the charger at ``t``, when that next changes)."""
+    """One device's charging windows: ``at(t)`` is (on the charger at ``t``, when that next changes).
 
-    battery: Battery
-    slot: int
-    draws: DiurnalDraws
+    The windows of five local days around the last day asked about are kept (queries move forward)."""
+
+    def __init__(self, battery: Battery, slot: int, draws: DiurnalDraws):
+        self.battery, self.slot, self.draws = battery, slot, draws
+        self._day = -(2**31)
+        self._windows: list[tuple[float, float]] = []
 
     def at(self, t_s: float) -> tuple[bool, float]:
         day = math.floor(t_s / DAY_S)
-        windows = sorted(
-            diurnal_window_s(self.battery.charging, self.slot, d, self.draws) for d in range(max(day - 2, -1), day + 3)
-        )
-        for start_s, end_s in windows:
+        if day != self._day:
+            self._day = day
+            self._windows = sorted(
+                diurnal_window_s(self.battery.charging, self.slot, d, self.draws)
+                for d in range(max(day - 2, -1), day + 3)
+            )
+        for start_s, end_s in self._windows:
             if start_s <= t_s < end_s:
                 return True, end_s
             if start_s > t_s:

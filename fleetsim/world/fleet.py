@@ -23,7 +23,7 @@ from fleetsim.core.updates import Conditions
 from fleetsim.spec.profiles import DeviceProfile, Diurnal
 from fleetsim.spec.scenario import OutageSpec
 from fleetsim.world.availability import DiurnalDraws, first_state, next_change_s
-from fleetsim.world.battery import Charging, Load, drain, level_wh
+from fleetsim.world.battery import WH_PER_WS, Charging, Load, drain, level_wh
 from fleetsim.world.conditions import draw_conditions
 from fleetsim.world.outages import Outages
 
@@ -45,6 +45,8 @@ class Device:
     link: str | None = None  # its link type, when its profile has several
     battery_wh: float = math.nan  # battery level at battery_at_s (nan: no battery)
     battery_at_s: float = 0.0
+    battery_ok: bool = True  # whether its battery lets it take part ...
+    battery_ok_until_s: float = -math.inf  # ... until then (a cache; -inf: to be worked out)
 
     @property
     def tier(self) -> str:
@@ -67,6 +69,7 @@ class Fleet:
         self.devices: list[Device] = []
         self.draws: list[DiurnalDraws | None] = []
         self.charging_draws: list[DiurnalDraws | None] = []
+        self.charging: dict[int, Charging] = {}  # per device with a battery, made when first asked about
         for group, (profile_id, profile, count) in enumerate(composition):
             diurnal = isinstance(profile.availability, Diurnal)
             self.draws.append(DiurnalDraws(streams, group, count) if diurnal else None)
@@ -107,6 +110,7 @@ class Fleet:
             device.period, device.online = int(state["period"][i]), bool(state["online"][i])
             device.change_at_s = float(state["change_at_s"][i])
             device.battery_wh, device.battery_at_s = float(state["battery_wh"][i]), float(state["battery_at_s"][i])
+            device.battery_ok_until_s = -math.inf
 
     def _start(self, device: Device) -> None:
         links = device.profile.links
@@ -155,12 +159,29 @@ class Fleet:
             return False
         if self.outages and self.outages.down_until_s(device.id, now_s) > now_s:
             return False
-        battery = device.profile.battery
-        if battery is None:
+        if device.profile.battery is None:
             return True
+        if not device.battery_at_s <= now_s < device.battery_ok_until_s:
+            device.battery_ok, device.battery_ok_until_s = self._battery_status(device, now_s)
+        return device.battery_ok
+
+    def _battery_status(self, device: Device, now_s: float) -> tuple[bool, float]:
+        """Whether an idle ``device``'s battery lets it take part at ``now_s``, and until when that holds at
+        least: on the charger, until the window ends; off it, until the level reaches the threshold or the
+        next window opens."""
+        battery = device.profile.battery
+        assert battery is not None
         charging = self._charging(device)
+        on_charger, change_s = charging.at(now_s)
+        if on_charger:
+            return True, change_s
         level = level_wh(battery, device.battery_wh, device.battery_at_s, now_s, charging.at)
-        return charging.at(now_s)[0] or level > battery.leave_below_frac * battery.capacity_wh
+        above_wh = level - battery.leave_below_frac * battery.capacity_wh
+        if above_wh <= 0:
+            return False, change_s
+        if battery.idle_drain_w > 0:
+            change_s = min(change_s, now_s + above_wh / (battery.idle_drain_w * WH_PER_WS))
+        return True, change_s
 
     def online_until_s(self, device: Device, now_s: float) -> float:
         """When an online device next goes offline by availability or outage (``inf`` if never)."""
@@ -191,6 +212,7 @@ class Fleet:
         level = level_wh(battery, device.battery_wh, device.battery_at_s, start_s, charging.at)
         device.battery_wh = drain(battery, level, start_s, load, charging.at).level_wh
         device.battery_at_s = start_s + sum(duration for duration, _ in load)
+        device.battery_ok_until_s = -math.inf
 
     def battery_level_wh(self, device: Device, now_s: float) -> float:
         """``device``'s battery level at ``now_s`` if idle since its last update (nan: no battery)."""
@@ -200,9 +222,11 @@ class Fleet:
         return level_wh(battery, device.battery_wh, device.battery_at_s, now_s, self._charging(device).at)
 
     def _charging(self, device: Device) -> Charging:
-        draws = self.charging_draws[device.group]
-        assert device.profile.battery is not None and draws is not None
-        return Charging(device.profile.battery, device.slot, draws)
+        if device.id not in self.charging:
+            draws = self.charging_draws[device.group]
+            assert device.profile.battery is not None and draws is not None
+            self.charging[device.id] = Charging(device.profile.battery, device.slot, draws)
+        return self.charging[device.id]
 
     def available(self, now_s: float) -> list[Device]:
         """Devices online at ``now_s``, in id order."""
