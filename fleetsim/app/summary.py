@@ -17,7 +17,7 @@ from fleetsim.costs.cost_model import CostModel
 from fleetsim.sim.state import SimulationState
 from fleetsim.train.hardware import resolve_device
 
-__all__ = ["run_summary"]
+__all__ = ["configurator_summary", "run_summary"]
 
 
 def _versions() -> dict[str, str]:
@@ -52,6 +52,7 @@ def run_summary(
         lost = {str(k): int(v) for k, v in updates[~is_delivered].outcome.value_counts().items()}
         delivered = int(is_delivered.sum())
     step = cost_model.step(base.batch_size, base.seq_len)
+    configurator = configurator_summary(rounds, updates)
     return {
         "scenario": sc.name,
         "scenario_file": str(loaded.path),
@@ -81,6 +82,7 @@ def run_summary(
         "updates_selected": len(updates),
         "updates_delivered": delivered,
         "updates_lost": lost,
+        **({"configurator": configurator} if configurator is not None else {}),
         "device_energy_j": float(updates.energy_j.sum()) if len(updates) else 0.0,
         "bytes_down": int(updates.bytes_down.sum()) if len(updates) else 0,
         "bytes_up": int(updates.bytes_up.sum()) if len(updates) else 0,
@@ -106,4 +108,26 @@ def run_summary(
             "precision": sc.training.precision,
         },
         "versions": _versions(),
+    }
+
+
+def configurator_summary(rounds: pd.DataFrame, updates: pd.DataFrame) -> dict[str, Any] | None:
+    """What an online configurator chose: the mean configured dropout ratio per tier and the mean round
+    time, over the first and the last quarter of the rounds (at least one round each); None without one."""
+    if "arm" not in updates.columns or updates.arm.isna().all() or not len(rounds):
+        return None
+    n = max(1, len(rounds) // 4)
+    first, last = set(rounds["round"].iloc[:n]), set(rounds["round"].iloc[-n:])
+    by_tier: dict[str, dict[str, float]] = {}
+    for tier, rows in updates.groupby("tier"):
+        early, late = rows[rows["round"].isin(first)], rows[rows["round"].isin(last)]
+        by_tier[str(tier)] = {
+            "first": float(early.configured_dropout_ratio.mean()) if len(early) else float("nan"),
+            "last": float(late.configured_dropout_ratio.mean()) if len(late) else float("nan"),
+        }
+    durations = rounds.end_s - rounds.start_s
+    return {
+        "rounds_each": n,
+        "dropout_ratio_by_tier": by_tier,
+        "round_time_s": {"first": float(durations.iloc[:n].mean()), "last": float(durations.iloc[-n:].mean())},
     }

@@ -44,6 +44,7 @@ def print_summary(summary: dict[str, Any], run_dir: Path) -> None:
         ("majority-class accuracy", f"{summary['majority_class_accuracy']:.4f}"),
         ("updates delivered / selected", f"{summary['updates_delivered']} / {summary['updates_selected']}"),
         ("updates lost", ", ".join(f"{k} {v}" for k, v in sorted(lost.items())) or "none"),
+        *_configurator_rows(summary.get("configurator")),
         ("device energy", f"{summary['device_energy_j'] / 3600:,.2f} Wh"),
         ("bytes moved", f"{(summary['bytes_down'] + summary['bytes_up']) / 1e6:,.1f} MB"),
         (
@@ -64,3 +65,17 @@ def _trained_on(host: dict[str, Any]) -> str:
         return ""
     workers = f" × {host['workers']}" if host["executor"] != "inline" else ""
     return f" on {host['executor']}{workers}, {host['device']}, {host['precision']}"
+
+
+def _configurator_rows(conf: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """What the configurator chose, first → last quarter of the rounds (nothing without a configurator)."""
+    if conf is None:
+        return []
+    n, times = conf["rounds_each"], conf["round_time_s"]
+    ratios = ", ".join(
+        f"{tier} {r['first']:.2f} → {r['last']:.2f}" for tier, r in conf["dropout_ratio_by_tier"].items()
+    )
+    return [
+        (f"configurator: dropout (first → last {n} rounds)", ratios),
+        ("configurator: round time", f"{times['first']:,.1f} s → {times['last']:,.1f} s"),
+    ]

@@ -180,7 +180,7 @@ FIGURE_FIELDS = (
 )
 
 
-# Optional figures: cited when given.
+# Optional figures: cited when given (not null and not zero).
 OPTIONAL_FIGURE_FIELDS = ("memory_bytes_per_s", "kernel_overhead_s", "links", "battery")
 
 
@@ -228,7 +228,7 @@ class DeviceProfile(Strict):
 
     @model_validator(mode="after")
     def _every_figure_cited(self) -> DeviceProfile:
-        optional = [f for f in OPTIONAL_FIGURE_FIELDS if f in self.model_fields_set]
+        optional = [f for f in OPTIONAL_FIGURE_FIELDS if getattr(self, f)]  # given (not null, not zero)
         missing = [f for f in (*FIGURE_FIELDS, *optional) if f not in self.sources]
         if missing:
             raise ValueError(f"a source for every figure; missing for {missing}")

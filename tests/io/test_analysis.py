@@ -102,3 +102,15 @@ def test_the_resolved_scenario_records_every_default(two_runs):
     assert resolved["strategy"]["name"] == "droppeft" and options["arms"] == [0.5, 0.67]
     assert options["policy"] == "sw_ucb" and options["policy_params"] == {"c": 0.5, "window": 40}
     assert options["reward"] == "loss_drop_per_s" and resolved["executor"]["kind"] == "inline"
+
+
+def test_the_summary_says_what_the_configurator_chose_and_only_with_one(two_runs):
+    plain, dropped = (json.loads((d / "summary.json").read_text()) for d in two_runs)
+    assert "configurator" not in plain
+    conf = dropped["configurator"]
+    updates = pd.read_parquet(two_runs[1] / "updates.parquet")
+    first = updates[updates["round"] == 0]
+    for tier, ratios in conf["dropout_ratio_by_tier"].items():
+        expected = first[first.tier == tier].configured_dropout_ratio.mean()
+        assert ratios["first"] == pytest.approx(expected, nan_ok=True)
+    assert conf["rounds_each"] == 1 and conf["round_time_s"]["first"] > 0
