@@ -34,7 +34,7 @@ from fleetsim.train.optimizers import OPTIMIZERS
 from fleetsim.world.population import draw_population
 from fleetsim.world.traces import read_trace
 
-__all__ = ["LoadedScenario", "load_scenario"]
+__all__ = ["LoadedScenario", "load_scenario", "load_scenario_tree"]
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,13 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Loade
         for any mistake, naming the file and the field path.
     """
     path = Path(path)
-    raw = apply_overrides(read_yaml_mapping(path), overrides or [])
+    return load_scenario_tree(read_yaml_mapping(path), path, overrides)
+
+
+def load_scenario_tree(tree: dict[str, Any], path: Path, overrides: list[str] | None = None) -> LoadedScenario:
+    """Like :func:`load_scenario` for a scenario already read into ``tree``; ``path`` names it in errors and
+    relative paths in it resolve against ``path.parent``."""
+    raw = apply_overrides(tree, overrides or [])
     scenario = validate(Scenario, raw, path)
     profiles_dir = (path.parent / scenario.profiles_dir) if scenario.profiles_dir else _default_profiles_dir(path)
     profiles = load_profiles(
