@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,14 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Loade
         for any mistake, naming the file and the field path.
     """
     path = Path(path)
+    _plugins_importable_from(path.resolve().parent)
     return load_scenario_tree(read_yaml_mapping(path), path, overrides)
+
+
+def _plugins_importable_from(folder: Path) -> None:
+    """Let ``module:Class`` plug-ins named by a scenario live beside it (appended: never shadows a package)."""
+    if str(folder) not in sys.path:
+        sys.path.append(str(folder))
 
 
 def load_scenario_tree(tree: dict[str, Any], path: Path, overrides: list[str] | None = None) -> LoadedScenario:
@@ -221,8 +229,19 @@ def validate_strategy(spec: StrategySpec, file: str | Path, n_blocks: int) -> No
 
 
 def _check_name(known: Registry[Any] | dict[str, Any], name: str, file: str | Path, field: str) -> None:
+    if isinstance(known, Registry):
+        try:
+            known[name]  # a plug-in loads here; one that cannot says why
+            return
+        except ValueError as err:
+            raise InputError(file, field, str(err), name) from None
+        except KeyError:
+            pass
     if name not in known:
-        raise InputError(file, field, f"one of {', '.join(sorted(known))}", name)
+        plugins = (
+            " or a plug-in (module:Class, or an entry point)" if isinstance(known, Registry) and known.group else ""
+        )
+        raise InputError(file, field, f"one of {', '.join(sorted(known))}{plugins}", name)
 
 
 def _default_profiles_dir(scenario_path: Path) -> Path:

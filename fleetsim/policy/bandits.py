@@ -32,7 +32,9 @@ from fleetsim.spec.schema import Strict
 
 __all__ = ["POLICIES", "Policy", "PolicyName", "make_policy"]
 
-POLICIES: Registry[type[Policy]] = Registry("bandit policy")
+POLICIES: Registry[type[Policy]] = Registry(
+    "bandit policy", "fleetsim.policies", lambda c: isinstance(c, type) and issubclass(c, Policy)
+)
 PolicyName = Annotated[str, AfterValidator(POLICIES.check)]
 
 

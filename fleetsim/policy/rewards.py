@@ -39,7 +39,9 @@ class Reward(ABC):
         """Device id → reward for every selected device, or None when the round carries no signal."""
 
 
-REWARDS: Registry[type[Reward]] = Registry("reward")
+REWARDS: Registry[type[Reward]] = Registry(
+    "reward", "fleetsim.rewards", lambda c: isinstance(c, type) and issubclass(c, Reward)
+)
 RewardName = Annotated[str, AfterValidator(REWARDS.check)]
 
 

@@ -72,7 +72,7 @@ class BernoulliSchedule(Schedule):
         return n_blocks
 
 
-SCHEDULES: Registry[Schedule] = Registry("schedule")
+SCHEDULES: Registry[Schedule] = Registry("schedule", "fleetsim.schedules", lambda s: isinstance(s, Schedule))
 
 
 def register_schedule(cls: type[Schedule]) -> type[Schedule]:

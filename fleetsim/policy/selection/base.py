@@ -76,7 +76,9 @@ class Selector(ABC):
         return None
 
 
-SELECTORS: Registry[type[Selector]] = Registry("selector")
+SELECTORS: Registry[type[Selector]] = Registry(
+    "selector", "fleetsim.selectors", lambda c: isinstance(c, type) and issubclass(c, Selector)
+)
 
 
 def make_selector(name: str, options: dict[str, Any] | Strict) -> Selector:

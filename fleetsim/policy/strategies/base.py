@@ -137,4 +137,6 @@ class Strategy(ABC):
         return None
 
 
-STRATEGIES: Registry[type[Strategy]] = Registry("strategy")
+STRATEGIES: Registry[type[Strategy]] = Registry(
+    "strategy", "fleetsim.strategies", lambda c: isinstance(c, type) and issubclass(c, Strategy)
+)
