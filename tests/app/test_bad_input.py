@@ -116,7 +116,8 @@ CASES = {
     ),
     "unknown selector": (
         {"selection": {"name": "fastest"}},
-        "selection.name: expected one of deadline_aware, oort, uniform or a plug-in (module:Class, or an entry point), got 'fastest'",
+        "selection.name: expected one of deadline_aware, oort, uniform or a plug-in (module:Class, or an entry "
+        "point), got 'fastest'",
     ),
     "bad selector option": (
         {"selection": {"name": "deadline_aware", "options": {"max_update_s": -1}}},
