@@ -21,6 +21,7 @@ from fleetsim.core.errors import InputError
 from fleetsim.core.intervals import t_interval
 from fleetsim.core.updates import Outcome
 from fleetsim.io.curves import accuracy_at, accuracy_curve, time_unit
+from fleetsim.io.report import STYLES
 from fleetsim.io.runs import Run
 from fleetsim.io.variants import group_by_variant, variant_markdown, variant_table
 
@@ -118,12 +119,13 @@ def plot_curves(runs: Sequence[Run], path: Path, target: float | None = None) ->
 
     fig, ax = plt.subplots(figsize=(8, 4.8), dpi=120)
     per, unit = time_unit(max(float(r.summary["sim_time_s"]) for r in runs))
-    for label, by_seed in group_by_variant(runs).items():
+    for i, (label, by_seed) in enumerate(group_by_variant(runs).items()):
         members = list(by_seed.values())
+        style, marker = STYLES[i % len(STYLES)]
         if len(members) == 1:
             run = members[0]
             times, accuracy = accuracy_curve(run)
-            (line,) = ax.plot(times / per, accuracy, marker=".", label=label)
+            (line,) = ax.plot(times / per, accuracy, linestyle=style, marker=marker, markersize=3, label=label)
             ttt = run.summary.get("time_to_target_s")
             if ttt is not None:
                 color = line.get_color()
@@ -133,8 +135,14 @@ def plot_curves(runs: Sequence[Run], path: Path, target: float | None = None) ->
         grid = np.linspace(0.0, end, 200)
         curves = np.stack([accuracy_at(r, grid) for r in members])
         low, high = t_interval(curves)
-        (line,) = ax.plot(grid / per, curves.mean(axis=0), label=f"{label} (mean of {len(members)} seeds)")
+        (line,) = ax.plot(
+            grid / per, curves.mean(axis=0), linestyle=style, label=f"{label} (mean of {len(members)} seeds)"
+        )
         ax.fill_between(grid / per, np.clip(low, 0, 1), np.clip(high, 0, 1), color=line.get_color(), alpha=0.2, lw=0)
+    majorities = {float(r.summary["majority_class_accuracy"]) for r in runs if r.summary.get("majority_class_accuracy")}
+    if len(majorities) == 1:
+        majority = majorities.pop()
+        ax.axhline(majority, color="black", linestyle="-.", linewidth=0.8, label=f"majority class {majority:.0%}")
     if target is not None:
         ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:.0%}")
     ax.set_xlabel(f"simulated wall-clock time ({unit})")

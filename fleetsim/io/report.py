@@ -8,17 +8,21 @@ non-interactive backend for itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from fleetsim.core.updates import Outcome
+from fleetsim.io.curves import time_unit
 from fleetsim.io.runs import Run
 
 __all__ = [
     "FIGURES",
+    "figures_for",
     "plot_configurator",
     "plot_convergence",
     "plot_memory",
@@ -37,20 +41,46 @@ OUTCOME_COLORS: dict[str, str] = {
 }
 
 
+# Distinct line styles, so lines stay apart in grey print and for colour-blind readers.
+STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1)), "v"), ((0, (1, 1)), "P")]
+
+
+def has_accuracy(run: Run) -> bool:
+    """Whether the run evaluated a model (systems-mode runs do not)."""
+    return "accuracy" in run.rounds and bool(run.rounds.accuracy.notna().any())
+
+
+def has_configurator(run: Run) -> bool:
+    """Whether an online configurator chose the runs' configurations (its updates carry an arm)."""
+    return "arm" in run.updates and bool(run.updates.arm.notna().any())
+
+
 def plot_convergence(run: Run) -> Figure:
-    """Global (and personalized) accuracy against simulated time; the target and time to target marked."""
+    """Global (and personalized) accuracy against simulated time (seconds, minutes or hours, from the span);
+    the majority-class accuracy, the target and the time to target marked."""
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     ev = run.rounds.dropna(subset=["accuracy"])
-    hours = [0.0, *(ev.end_s / 3600)]
-    ax.plot(hours, [run.summary["initial_accuracy"], *ev.accuracy], marker=".", label="global model")
+    per, unit = time_unit(float(run.summary.get("sim_time_s") or ev.end_s.max() or 0.0))
+    times = [0.0, *(ev.end_s / per)]
+    ax.plot(times, [run.summary["initial_accuracy"], *ev.accuracy], marker="o", markersize=3, label="global model")
     if "personalized_accuracy" in ev and ev.personalized_accuracy.notna().any():
-        ax.plot(ev.end_s / 3600, ev.personalized_accuracy, marker=".", linestyle="--", label="mean personalized")
+        ax.plot(
+            ev.end_s / per,
+            ev.personalized_accuracy,
+            marker="s",
+            markersize=3,
+            linestyle="--",
+            label="mean personalized",
+        )
+    majority = run.summary.get("majority_class_accuracy")
+    if majority is not None:
+        ax.axhline(majority, color="black", linestyle="-.", linewidth=0.8, label=f"majority class {majority:.0%}")
     target = run.summary.get("target_accuracy")
     if target is not None:
         ax.axhline(target, color="grey", linestyle=":", label=f"target {target:.0%}")
     if run.summary.get("time_to_target_s") is not None:
         ax.plot(
-            [run.summary["time_to_target_s"] / 3600],
+            [run.summary["time_to_target_s"] / per],
             [float(target or 0.0)],
             marker="*",
             markersize=14,
@@ -58,7 +88,7 @@ def plot_convergence(run: Run) -> Figure:
             linestyle="none",
             label="time to target",
         )
-    ax.set_xlabel("simulated wall-clock time (hours)")
+    ax.set_xlabel(f"simulated wall-clock time ({unit})")
     ax.set_ylabel("test accuracy (fraction)")
     ax.set_title(f"{run.label}: accuracy vs simulated time")
     ax.grid(alpha=0.3)
@@ -146,7 +176,10 @@ def plot_configurator(run: Run) -> Figure:
     column = "configured_dropout_ratio" if "configured_dropout_ratio" in u else "dropout_ratio"
     ratio = u.groupby(["round", "tier"])[column].mean().unstack()
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    ratio.plot(ax=ax, marker=".")
+    for i, tier in enumerate(ratio.columns):
+        line, marker = STYLES[i % len(STYLES)]
+        ax.plot(ratio.index, ratio[tier], linestyle=line, marker=marker, markersize=4, label=tier)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("round")
     ax.set_ylabel("layer-dropout ratio (fraction of blocks dropped)")
     ax.set_ylim(-0.02, 1.0)
@@ -164,6 +197,14 @@ FIGURES = {
     "memory": plot_memory,
     "configurator": plot_configurator,
 }
+# A figure is drawn only where it means something: accuracy when a model was evaluated, the configurator's
+# choices when one chose.
+MEANINGFUL: dict[str, Callable[[Run], bool]] = {"convergence": has_accuracy, "configurator": has_configurator}
+
+
+def figures_for(run: Run) -> dict[str, Callable[[Run], Figure]]:
+    """The figures that mean something for ``run``, by name."""
+    return {name: plot for name, plot in FIGURES.items() if MEANINGFUL.get(name, lambda _: True)(run)}
 
 
 def _summary_markdown(run: Run) -> str:
@@ -194,10 +235,11 @@ def _summary_markdown(run: Run) -> str:
 
 
 def write_report(run: Run, out_dir: Path) -> list[Path]:
-    """Save every figure as ``<name>.png`` and ``report.md`` into ``out_dir``; return the paths."""
+    """Save every figure that means something for ``run`` as ``<name>.png`` and ``report.md`` into
+    ``out_dir``; return the paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, plot in FIGURES.items():
+    for name, plot in figures_for(run).items():
         fig = plot(run)
         path = out_dir / f"{name}.png"
         fig.savefig(path)

@@ -58,6 +58,9 @@ def test_report_writes_every_figure(two_runs, tmp_path, capsys):
         ["configurator.png", "convergence.png", "memory.png", "participation.png", "time_breakdown.png", "report.md"]
     )
     assert all(p.stat().st_size > 10_000 for p in tmp_path.glob("*.png"))
+    assert main(["report", str(two_runs[0]), "--out", str(tmp_path / "plain")]) == 0
+    drawn = sorted(p.name for p in (tmp_path / "plain").glob("*.png"))
+    assert "configurator.png" not in drawn and "convergence.png" in drawn, "no configurator plot without one"
 
 
 def test_compare_table_matches_the_summaries(two_runs, tmp_path, capsys):
