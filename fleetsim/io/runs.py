@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ class Run:
     events: pd.DataFrame
     summary: dict[str, Any]
     scenario: dict[str, Any]
+    extra: dict[str, pd.DataFrame] = field(default_factory=dict)  # the strategy's own tables (e.g. bandit)
 
     @property
     def name(self) -> str:
@@ -64,20 +65,22 @@ class Runs:
 
 
 def load_run(path: str | Path) -> Run:
-    """Load one run directory; a missing file is an :class:`InputError` naming it."""
+    """Load one run directory — its three tables, any table its strategy wrote (``extra``, e.g. ``bandit``),
+    summary and resolved scenario; a missing file is an :class:`InputError` naming it."""
     root = Path(path)
     if not (root / "summary.json").is_file():
         raise InputError(root, "", "a run directory (with summary.json)", str(root))
     summary = json.loads((root / "summary.json").read_text())
     if all((root / f"{name}.parquet").is_file() for name in TABLES):
-        frames = {name: pd.read_parquet(root / f"{name}.parquet") for name in TABLES}
+        frames = {p.stem: pd.read_parquet(p) for p in sorted(root.glob("*.parquet"))}
     else:  # a run still going, or stopped early: the rounds committed so far
         recorder = Recorder()
         recorder.extend(RunDir(root).read_parts())
         frames = recorder.frames()
     resolved = root / "scenario.resolved.yaml"
     scenario = yaml.safe_load(resolved.read_text()) if resolved.is_file() else {}
-    return Run(root, frames["rounds"], frames["updates"], frames["events"], summary, scenario)
+    extra = {name: frame for name, frame in frames.items() if name not in TABLES}
+    return Run(root, frames["rounds"], frames["updates"], frames["events"], summary, scenario, extra)
 
 
 def load_runs(paths: Iterable[str | Path]) -> Runs:

@@ -85,6 +85,8 @@ def test_load_runs_stacks_tables_with_a_run_column(two_runs):
     assert set(runs.rounds.run) == {"fedlora", "droppeft"}
     assert list(runs.updates.columns[:1]) == ["run"] and len(runs.summaries) == 2
     assert os.fspath(runs.runs[0].path) == os.fspath(two_runs[0])
+    assert runs.runs[0].extra == {} and "bandit" in runs.runs[1].extra, "the strategy's own tables load too"
+    assert {"round", "arm"} <= set(runs.runs[1].extra["bandit"].columns)
 
 
 def test_compare_baseline_is_a_run_label_or_a_strategy(two_runs, tmp_path, capsys):
