@@ -26,6 +26,7 @@ from fleetsim.policy.strategies import STRATEGIES
 from fleetsim.spec.profiles import BUILTIN_PROFILES_DIR, DeviceProfile, Trace, load_profiles, with_availability
 from fleetsim.spec.scenario import Scenario, StrategySpec, apply_overrides
 from fleetsim.spec.schema import read_yaml_mapping, validate
+from fleetsim.spec.shipped import BUILTIN_SCENARIOS_DIR
 from fleetsim.train import assets
 from fleetsim.train.data import label_codes, partition_problem
 from fleetsim.train.executors import EXECUTORS
@@ -35,7 +36,7 @@ from fleetsim.train.optimizers import OPTIMIZERS
 from fleetsim.world.population import draw_population
 from fleetsim.world.traces import read_trace
 
-__all__ = ["LoadedScenario", "load_scenario", "load_scenario_tree"]
+__all__ = ["LoadedScenario", "load_scenario", "load_scenario_tree", "shipped_scenario"]
 
 
 @dataclass(frozen=True)
@@ -87,9 +88,18 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Loade
     InputError
         for any mistake, naming the file and the field path.
     """
-    path = Path(path)
+    path = shipped_scenario(Path(path))
     _plugins_importable_from(path.resolve().parent)
     return load_scenario_tree(read_yaml_mapping(path), path, overrides)
+
+
+def shipped_scenario(path: Path) -> Path:
+    """``path``, or — when no such file exists and it is a bare name like ``tiny`` or ``tiny.yaml`` — the
+    example scenario of that name shipped with fleetsim."""
+    if path.is_file() or path.parent != Path("."):
+        return path
+    shipped = BUILTIN_SCENARIOS_DIR / f"{path.stem}.yaml"
+    return shipped if shipped.is_file() else path
 
 
 def _plugins_importable_from(folder: Path) -> None:
@@ -244,6 +254,7 @@ def _check_name(known: Registry[Any] | dict[str, Any], name: str, file: str | Pa
         raise InputError(file, field, f"one of {', '.join(sorted(known))}{plugins}", name)
 
 
-def _default_profiles_dir(scenario_path: Path) -> Path:
+def _default_profiles_dir(scenario_path: Path) -> Path | None:
+    """``../device_profiles`` beside the scenario's folder, when there is one besides the built-ins."""
     beside = scenario_path.resolve().parent.parent / "device_profiles"
-    return beside if beside.is_dir() else BUILTIN_PROFILES_DIR
+    return beside if beside.is_dir() and beside.resolve() != BUILTIN_PROFILES_DIR.resolve() else None

@@ -16,6 +16,7 @@ from pydantic import Discriminator, Field, NonNegativeFloat, PositiveFloat, Tag,
 
 from fleetsim.core.errors import InputError
 from fleetsim.spec.schema import Strict, read_yaml_mapping, validate
+from fleetsim.spec.shipped import BUILTIN_PROFILES_DIR
 
 __all__ = [
     "BUILTIN_PROFILES_DIR",
@@ -34,9 +35,6 @@ __all__ = [
 ]
 
 GIB = 1024**3
-
-# The profiles shipped with fleetsim (the repository's top-level folder).
-BUILTIN_PROFILES_DIR = Path(__file__).resolve().parents[2] / "device_profiles"
 
 
 class Constant(Strict):
@@ -255,19 +253,24 @@ def with_availability(profile: DeviceProfile, avail: AvailabilityModel | None, b
 
 
 def load_profiles(
-    directory: Path, ids: list[str], field_paths: list[str], scenario_file: Path
+    directory: Path | None, ids: list[str], field_paths: list[str], scenario_file: Path
 ) -> dict[str, DeviceProfile]:
-    """Load the profiles named ``ids`` (file stems in ``directory``).
+    """Load the profiles named ``ids``: file stems in ``directory`` (the scenario's own profiles, if any) or
+    else among the built-in profiles — a profile of ``directory`` overrides a built-in of the same name.
 
     ``field_paths[i]`` is the scenario field that named ``ids[i]``, for the error message.
     """
-    if not directory.is_dir():
+    if directory is not None and not directory.is_dir():
         raise InputError(scenario_file, "profiles_dir", "an existing directory of device profiles", str(directory))
-    known = sorted(p.stem for p in directory.glob("*.yaml"))
+    folders = [d for d in (directory, BUILTIN_PROFILES_DIR) if d is not None]
+    files: dict[str, Path] = {}
+    for folder in reversed(folders):  # the scenario's own last, so they win
+        files |= {p.stem: p for p in folder.glob("*.yaml")}
     out: dict[str, DeviceProfile] = {}
     for pid, field in zip(ids, field_paths, strict=True):
-        if pid not in known:
-            raise InputError(scenario_file, field, f"a profile in {directory} ({', '.join(known)})", pid)
+        if pid not in files:
+            where = " or ".join(str(f) for f in folders)
+            raise InputError(scenario_file, field, f"a profile in {where} ({', '.join(sorted(files))})", pid)
         if pid not in out:
-            out[pid] = load_profile(directory / f"{pid}.yaml")
+            out[pid] = load_profile(files[pid])
     return out

@@ -219,7 +219,11 @@ class Scenario(Strict):
     seed: NonNegativeInt
     description: str = ""
     output_dir: str = Field("runs", description="run directories go here (relative to the working dir)")
-    profiles_dir: str | None = Field(None, description="null: ../device_profiles next to the scenario")
+    profiles_dir: str | None = Field(
+        None,
+        description="a folder of your own profiles, added to the built-in ones (a profile of the same name "
+        "overrides the built-in); null: ../device_profiles next to the scenario's folder, if there is one",
+    )
     fleet: list[FleetEntry] = Field(min_length=1)
     model: ModelSpec
     dataset: DatasetSpec
