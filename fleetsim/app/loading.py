@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from fleetsim.core.errors import InputError
 from fleetsim.core.registry import Registry
 from fleetsim.core.rng import Streams
@@ -29,6 +31,7 @@ from fleetsim.spec.schema import read_yaml_mapping, validate
 from fleetsim.spec.shipped import BUILTIN_SCENARIOS_DIR
 from fleetsim.train import assets
 from fleetsim.train.data import label_codes, partition_problem
+from fleetsim.train.datafiles import dataset_frames
 from fleetsim.train.executors import EXECUTORS
 from fleetsim.train.hardware import cuda_available
 from fleetsim.train.models import count_blocks, max_positions
@@ -60,6 +63,12 @@ class LoadedScenario:
             mode="json"
         )
         return {"scenario_file": str(self.path), **out}
+
+    def dataset_frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(train, test) frames of the scenario's dataset (own files relative to the scenario; the held-out
+        rows drawn from the scenario's seed)."""
+        rng = Streams(self.scenario.seed).generator("dataset-split")
+        return dataset_frames(self.scenario.dataset, self.path.parent, self.path, rng)
 
     def composition(self) -> list[tuple[str, DeviceProfile, int]]:
         """(profile id, profile, count) per fleet group, a group's own availability applied."""
@@ -143,7 +152,8 @@ def _cross_checked(
             scenario.rounds.clients_per_round,
         )
     assets.check_model_id(scenario.model.id, path, "model.id")
-    assets.check_dataset_id(scenario.dataset.id, path, "dataset.id")
+    if scenario.dataset.id is not None:
+        assets.check_dataset_id(scenario.dataset.id, path, "dataset.id")
     _check_name(OPTIMIZERS, scenario.training.optimizer.name, path, "training.optimizer.name")
     _check_name(EXECUTORS, scenario.executor.kind, path, "executor.kind")
     _check_executor(scenario, path)
@@ -159,14 +169,15 @@ def _cross_checked(
         raise InputError(
             path, "training.seq_len", f"at most {longest} (the model's longest input)", scenario.training.seq_len
         )
+    loaded = LoadedScenario(scenario=scenario, path=path, profiles=profiles, raw=raw)
+    frames = loaded.dataset_frames()  # a missing file or column is an input error now
     if scenario.training.trains:  # systems mode splits no data
-        _check_partition(scenario, path)
+        _check_partition(scenario, frames, path)
     _check_writable(Path(scenario.output_dir), path)
     for i, entry in enumerate(scenario.fleet):
         if isinstance(entry.availability, Trace) and not (path.parent / entry.availability.file).is_file():
             expected = f"an existing CSV or Parquet trace (relative to {path.parent})"
             raise InputError(path, f"fleet[{i}].availability.file", expected, entry.availability.file)
-    loaded = LoadedScenario(scenario=scenario, path=path, profiles=profiles, raw=raw)
     composition = loaded.composition()
     for _, profile, _ in composition:
         if isinstance(profile.availability, Trace):
@@ -199,15 +210,16 @@ def _check_executor(scenario: Scenario, file: Path) -> None:
         raise InputError(file, "training.device", "auto or cpu (torch sees no CUDA device here)", "cuda")
 
 
-def _check_partition(scenario: Scenario, file: Path) -> None:
+def _check_partition(scenario: Scenario, frames: tuple[pd.DataFrame, pd.DataFrame], file: Path) -> None:
     """The dataset can be split over the fleet as the scenario asks (the same draw the run makes)."""
-    train, test = assets.load_dataset_frames(scenario.dataset.id)
+    train, test = frames
     if scenario.dataset.local_test_examples > len(test):
-        expected = f"at most {len(test)} (the test split of {scenario.dataset.id})"
+        expected = f"at most {len(test)} (the test split of {scenario.dataset.name})"
         raise InputError(file, "dataset.local_test_examples", expected, scenario.dataset.local_test_examples)
     _, labels = label_codes(train.label)
     rng = Streams(scenario.seed).generator("partition")
-    problem = partition_problem(labels, scenario.fleet_size, scenario.dataset.partition, rng)
+    users = train.user.to_numpy() if "user" in train else None
+    problem = partition_problem(labels, scenario.fleet_size, scenario.dataset.partition, rng, users)
     if problem is not None:
         raise InputError(file, *problem)
 

@@ -139,12 +139,14 @@ class _Run:
         loaded, sc = self.loaded, self.loaded.scenario
         streams = Streams(sc.seed)
         systems_only = not sc.training.trains
-        train_frame, _ = assets.load_dataset_frames(sc.dataset.id)
+        frames = loaded.dataset_frames()
+        train_frame = frames[0]
         model_path = assets.model_dir(sc.model.id)
         init_seed = streams.integer_seed("model-init")
         bundle = load_model(str(model_path), int(train_frame.label.nunique()), sc.model.lora, init_seed)
         task = build_task(
-            dataset_id=sc.dataset.id,
+            dataset_id=sc.dataset.name,
+            frames=frames if sc.dataset.id is None else None,
             model_key=str(model_path.resolve()),
             tokenizer=bundle.tokenizer,
             seq_len=sc.training.seq_len,

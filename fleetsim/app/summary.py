@@ -64,7 +64,7 @@ def run_summary(
         "rounds_mode": sc.rounds.mode,
         "selection": sc.selection.name,
         "model": sc.model.id,
-        "dataset": sc.dataset.id,
+        "dataset": sc.dataset.name,
         "fleet_size": sc.fleet_size,
         "rounds": len(rounds),
         "stop_reason": state.stop_reason,

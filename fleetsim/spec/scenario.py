@@ -92,16 +92,56 @@ class ModelSpec(Strict):
 
 
 class PartitionSpec(Strict):
-    kind: Literal["dirichlet", "iid"] = "dirichlet"
+    kind: Literal["dirichlet", "iid", "by_column"] = Field(
+        "dirichlet",
+        description="dirichlet: per-class Dirichlet(alpha) shares; iid: equal random shares; by_column: each "
+        "device is one natural user, the examples sharing a value of `column`",
+    )
     # Dirichlet concentration of per-device label mixes (Hsu et al. 2019): small = very non-IID.
     alpha: PositiveFloat = 0.5
     min_samples_per_device: PositiveInt = 8
+    column: str | None = Field(None, description="by_column: the dataset column naming each example's user")
+
+    @model_validator(mode="after")
+    def _column_for_by_column(self) -> PartitionSpec:
+        if (self.kind == "by_column") != (self.column is not None):
+            raise ValueError("column with kind by_column (and only then)")
+        return self
 
 
 class DatasetSpec(Strict):
-    id: str = Field(description="catalogue id: reuters-r8, reuters-r52, 20newsgroups, rotten-tomatoes, bbc-news")
+    """A catalogue dataset (``id``) or the user's own file (``path``) with a text and a label column."""
+
+    id: str | None = Field(
+        None, description="catalogue id: reuters-r8, reuters-r52, 20newsgroups, rotten-tomatoes, bbc-news"
+    )
+    path: str | None = Field(
+        None,
+        description="your own data: a CSV, Parquet or JSON Lines file, or a Hugging Face save_to_disk folder "
+        "(relative to the scenario)",
+    )
+    format: Literal["csv", "parquet", "jsonl", "hf_disk"] | None = Field(
+        None, description="null: from the file's suffix (a folder: hf_disk)"
+    )
+    text: str = Field("text", description="path: the column holding the text")
+    label: str = Field("label", description="path: the column holding the class")
+    test_path: str | None = Field(None, description="path: a separate test file (same format and columns)")
+    test_fraction: float = Field(
+        0.2, gt=0.0, lt=1.0, description="path without test_path: the share of rows held out for testing"
+    )
     partition: PartitionSpec = PartitionSpec()
     local_test_examples: PositiveInt = Field(32, description="per-device held-out examples, the device's label mix")
+
+    @model_validator(mode="after")
+    def _id_or_path(self) -> DatasetSpec:
+        if (self.id is None) == (self.path is None):
+            raise ValueError("either id (a catalogue dataset) or path (your own file)")
+        return self
+
+    @property
+    def name(self) -> str:
+        """How reports name the dataset: its catalogue id or its file name."""
+        return self.id or str(self.path).rstrip("/").split("/")[-1]
 
 
 class OptimizerSpec(Strict):

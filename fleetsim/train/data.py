@@ -25,6 +25,7 @@ __all__ = [
     "Split",
     "Task",
     "build_task",
+    "column_partition",
     "dirichlet_partition",
     "iid_partition",
     "label_codes",
@@ -150,21 +151,55 @@ def label_codes(train_labels: pd.Series) -> tuple[list[str], np.ndarray]:
     return names, train_labels.map(code).to_numpy(np.int64)
 
 
+def column_partition(users: np.ndarray, n_devices: int, min_samples: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Each device is one natural user: the examples sharing a value of ``users``. Users with at least
+    ``min_samples`` examples are eligible, and ``n_devices`` of them are drawn (device i gets the i-th
+    drawn); ``ValueError`` naming the counts when there are too few."""
+    names, codes, counts = np.unique(users, return_inverse=True, return_counts=True)
+    eligible = np.flatnonzero(counts >= min_samples)
+    if len(eligible) < n_devices:
+        raise ValueError(
+            f"{len(eligible)} of the data's {len(names)} users have at least {min_samples} examples, "
+            f"and the fleet has {n_devices} devices"
+        )
+    chosen = rng.permutation(eligible)[:n_devices]
+    return [np.flatnonzero(codes == user) for user in chosen]
+
+
 def partition_shards(
-    labels: np.ndarray, n_devices: int, partition: PartitionSpec, rng: np.random.Generator
+    labels: np.ndarray,
+    n_devices: int,
+    partition: PartitionSpec,
+    rng: np.random.Generator,
+    users: np.ndarray | None = None,
 ) -> list[np.ndarray]:
-    """Each device's training examples under ``partition`` (``ValueError`` when it cannot be drawn)."""
+    """Each device's training examples under ``partition`` (``ValueError`` when it cannot be drawn);
+    ``users``: each example's user, for ``by_column``."""
     if partition.kind == "iid":
         return iid_partition(len(labels), n_devices, rng)
+    if partition.kind == "by_column":
+        if users is None:
+            raise ValueError(f"the data has no column {partition.column!r}")
+        return column_partition(users, n_devices, partition.min_samples_per_device, rng)
     return dirichlet_partition(labels, n_devices, partition.alpha, partition.min_samples_per_device, rng)
 
 
 def partition_problem(
-    labels: np.ndarray, n_devices: int, partition: PartitionSpec, rng: np.random.Generator
+    labels: np.ndarray,
+    n_devices: int,
+    partition: PartitionSpec,
+    rng: np.random.Generator,
+    users: np.ndarray | None = None,
 ) -> tuple[str, str, object] | None:
     """Why ``partition`` cannot give ``n_devices`` devices their shards, as (scenario field, expected, got);
     None when it can. The same draw as the run's, given the same ``rng``."""
     n = len(labels)
+    if partition.kind == "by_column":
+        try:
+            partition_shards(labels, n_devices, partition, rng, users)
+        except ValueError as err:
+            return "fleet", f"at most as many devices as eligible users ({err})", n_devices
+        return None
     if partition.kind == "iid":
         if n < n_devices:
             return "fleet", f"at most {n} devices (the training split has {n} examples)", n_devices
@@ -181,6 +216,14 @@ def partition_problem(
     return None
 
 
+def _content_key(train: pd.DataFrame, test: pd.DataFrame) -> str:
+    """A digest of the texts and labels of both splits (a user's file: its tokenized cache follows its rows)."""
+    digest = hashlib.sha1()
+    for frame in (train, test):
+        digest.update(pd.util.hash_pandas_object(frame[["text", "label"]], index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
 def build_task(
     *,
     dataset_id: str,
@@ -194,21 +237,25 @@ def build_task(
     rng_eval: np.random.Generator,
     scenario_file: str | Path,
     local_test_examples: int = 32,
+    frames: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> Task:
-    """Load, tokenize (cached) and partition a dataset for ``n_devices`` devices."""
-    train_df, test_df = assets.load_dataset_frames(dataset_id)
+    """Load, tokenize (cached) and partition a dataset for ``n_devices`` devices: the catalogue's
+    ``dataset_id``, or ``frames`` (train, test; columns text, label and, for ``by_column``, user)."""
+    train_df, test_df = frames if frames is not None else assets.load_dataset_frames(dataset_id)
     names, y_train = label_codes(train_df.label)
     code = {name: i for i, name in enumerate(names)}
     test_df = test_df[test_df.label.isin(code)]
     y_test = test_df.label.map(code).to_numpy(np.int64)
-    digest = hashlib.sha1(f"{model_key}|{dataset_id}|{seq_len}".encode()).hexdigest()[:16]
+    source = dataset_id if frames is None else _content_key(train_df, test_df)
+    digest = hashlib.sha1(f"{model_key}|{source}|{seq_len}".encode()).hexdigest()[:16]
     train = _cached_split(tokenizer, f"{digest}-train", train_df.text.tolist(), y_train, seq_len)
     test_full = _cached_split(tokenizer, f"{digest}-test", test_df.text.tolist(), y_test, seq_len)
     test = test_full
     if eval_max_examples is not None and eval_max_examples < len(test):
         test = test.subset(np.sort(rng_eval.permutation(len(test))[:eval_max_examples]))
+    users = train_df.user.to_numpy() if "user" in train_df else None
     try:
-        shards = partition_shards(y_train, n_devices, partition, rng_partition)
+        shards = partition_shards(y_train, n_devices, partition, rng_partition, users)
     except ValueError as err:
         raise InputError(scenario_file, "dataset.partition", f"a feasible partition ({err})", partition.alpha) from None
     majority = float(np.bincount(test.labels.numpy(), minlength=len(names)).max() / len(test))
