@@ -60,6 +60,9 @@ class DropPEFTOptions(BanditOptions):
 
 @STRATEGIES.register
 class DropPEFT(FedLoRA):
+    """DropPEFT: stochastic layer dropout at ratios an online bandit configurator picks per device, and
+    personalized layer sharing (PTLS)."""
+
     name = "droppeft"
     Options = DropPEFTOptions
 

@@ -37,6 +37,8 @@ class FedAdapterOptions(Strict):
 
 @STRATEGIES.register
 class FedAdapter(FedLoRA):
+    """FedAdapter (Cai et al. 2023): LoRA trained in the top blocks only, deepening by trial rounds."""
+
     name = "fedadapter"
     Options = FedAdapterOptions
 

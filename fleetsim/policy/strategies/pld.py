@@ -25,6 +25,8 @@ class PLDOptions(Strict):
 
 @STRATEGIES.register
 class PLD(FedLoRA):
+    """Progressive layer dropping: a dropout ratio rising over rounds, deeper blocks dropped more."""
+
     name = "pld"
     Options = PLDOptions
 
