@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fleetsim.core.version import VERSION as __version__
 from fleetsim.io.runs import Run, Runs, load_run, load_runs
 
 if TYPE_CHECKING:

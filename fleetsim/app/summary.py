@@ -10,9 +10,9 @@ from typing import Any
 import pandas as pd
 import torch
 
-from fleetsim import __version__
 from fleetsim.app.loading import LoadedScenario
 from fleetsim.core.updates import Outcome, TrainConfig
+from fleetsim.core.version import VERSION as __version__
 from fleetsim.costs.cost_model import CostModel
 from fleetsim.sim.state import SimulationState
 from fleetsim.train.hardware import resolve_device

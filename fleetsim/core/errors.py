@@ -28,13 +28,29 @@ class InputError(Exception):
     got : the value received (quoted with ``repr``, shortened).
     """
 
-    def __init__(self, file: str | Path, field: str, expected: str, got: Any = None, *, raw: bool = False):
+    def __init__(
+        self,
+        file: str | Path,
+        field: str,
+        expected: str,
+        got: Any = None,
+        *,
+        raw: bool = False,
+        also: Sequence[InputError] = (),
+    ):
+        """``also``: further mistakes found in the same input, each reported on its own line."""
         self.file = str(file)
         self.field = field
         self.expected = expected
         self.got = got
         self.raw = raw
-        super().__init__(self._line())
+        self.also = list(also)
+        super().__init__("\n".join(self.lines))
+
+    @property
+    def lines(self) -> list[str]:
+        """One line per mistake: this one, then the others found with it."""
+        return [self._line(), *(line for other in self.also for line in other.lines)]
 
     def _line(self) -> str:
         where = f"{self.file}: {self.field}: " if self.field else f"{self.file}: "
@@ -64,16 +80,30 @@ def format_path(loc: Sequence[int | str]) -> str:
     return out
 
 
-def from_validation_error(file: str | Path, err: ValidationError, allowed: dict[str, list[str]]) -> InputError:
-    """Turn the first pydantic error into an :class:`InputError`.
+def from_validation_error(
+    file: str | Path, err: ValidationError, allowed: dict[str, list[str]], prefix: Sequence[int | str] = ()
+) -> InputError:
+    """Turn every pydantic error into an :class:`InputError` — the first, with the others in ``also`` (one per
+    field path) — under the field path ``prefix``.
 
     ``allowed`` maps a dotted parent path (``""`` for the top level) to the keys accepted there, so an
     unknown key can list its alternatives.
     """
-    first = err.errors(include_url=False)[0]
-    loc = [p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+    found: dict[str, InputError] = {}
+    for error in err.errors(include_url=False):
+        one = _one_error(file, error, allowed, prefix)
+        found.setdefault(one.field, one)  # a union's alternatives fail at one path: report it once
+    first, *rest = found.values()
+    return InputError(first.file, first.field, first.expected, first.got, raw=first.raw, also=rest)
+
+
+def _one_error(file: str | Path, error: Any, allowed: dict[str, list[str]], prefix: Sequence[int | str]) -> InputError:
+    """One pydantic error (a dict of ``loc``, ``type``, ``msg``, ``input``) as an :class:`InputError`."""
+    loc = [p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+    loc = [*prefix, *loc]
+    allowed = {format_path([*prefix, *_strip_path(k)]) if prefix else k: v for k, v in allowed.items()}
     path = format_path(loc)
-    kind = first["type"]
+    kind = error["type"]
     if kind == "extra_forbidden":
         parent = format_path(loc[:-1])
         keys = allowed.get(_strip_indices(parent), [])
@@ -81,12 +111,16 @@ def from_validation_error(file: str | Path, err: ValidationError, allowed: dict[
         return InputError(file, path, hint, loc[-1] if loc else None)
     if kind == "missing":
         return InputError(file, path, "a value (this field is required)", "nothing")
-    msg = first["msg"]
-    for prefix in ("Input should be ", "Value error, "):
-        if msg.startswith(prefix):
-            msg = msg[len(prefix) :]
+    msg = error["msg"]
+    for lead in ("Input should be ", "Value error, "):
+        if msg.startswith(lead):
+            msg = msg[len(lead) :]
     msg = msg.split(", unable to parse")[0]
-    return InputError(file, path, msg, first.get("input"))
+    return InputError(file, path, msg, error.get("input"))
+
+
+def _strip_path(path: str) -> list[str]:
+    return path.split(".") if path else []
 
 
 def _strip_indices(path: str) -> str:

@@ -95,6 +95,8 @@ class UpdateCost:
     peak_memory_bytes: int  # frozen weights + trainable params/grads/optimizer state + activations
     download_bytes: int  # tensors the server sends
     upload_bytes: int  # tensors the device sends back
+    memory_bytes: int = 0  # all local steps: bytes read + written by non-matmul operations (shape-aware model)
+    kernel_calls: int = 0  # all local steps: tensor operations dispatched (shape-aware model)
 
 
 class Outcome(StrEnum):
@@ -139,6 +141,7 @@ class UpdateRecord:
     bytes_down: int  # actually transferred (partial when a transfer was cut)
     bytes_up: int
     energy_j: float
+    offline_cause: str | None = None  # offline losses: availability, outage or battery
 
 
 @dataclass

@@ -1,10 +1,13 @@
-"""What a client update costs: FLOPs and peak memory from counted steps, bytes of the tensors that travel.
+"""What a client update costs: FLOPs, memory traffic, kernel calls and peak memory from counted steps, bytes
+of the tensors that travel.
 
 * Blocks are identical, so a step's cost is affine in the number of blocks it runs — except the first
   running block, whose input needs no gradient (the frozen embeddings' output), so its backward skips the
   input-gradient matmuls: ``cost(n) = cost(1) + (n − 1) · (cost(L) − cost(1)) / (L − 1)`` for n ≥ 1.
   Each (batch, seq_len) is counted three times — with 0, 1 and L blocks — and cached in memory and, given a
   cache folder, on disk; any other count follows exactly (``tests/costs`` checks it against a direct count).
+  Every counted figure (FLOPs, activations, non-matmul memory traffic, kernel calls) is interpolated alike,
+  and an update's FLOPs, traffic and calls are summed over its steps.
 * Peak memory (DESIGN.md, cost model): frozen weights + trainable parameters, their gradients and the
   optimizer's state + the activations of the step with the most active blocks.
 * The disk cache is keyed by everything a count depends on: the counter's identity (model, trainable tensors,
@@ -18,18 +21,26 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-
-import numpy as np
 
 from fleetsim.core.updates import UpdateCost, UpdatePlan
 from fleetsim.costs.counting import Counter, StepCost, library_versions
 from fleetsim.train.optimizers import OPTIMIZERS
 
-__all__ = ["CostModel"]
+__all__ = ["CostModel", "MeanStep"]
 
-_COST_CODE_VERSION = 4  # bump when counting changes, to invalidate the disk cache
+_COST_CODE_VERSION = 5  # bump when counting changes, to invalidate the disk cache
+_FIELDS = [f.name for f in fields(StepCost)]
+
+
+@dataclass(frozen=True)
+class MeanStep:
+    """Expected work of one step (fractional: an average over the steps a dropout schedule draws)."""
+
+    flops: float
+    memory_bytes: float
+    kernel_calls: float
 
 
 class CostModel:
@@ -101,19 +112,24 @@ class CostModel:
             return none
         blocks = n_active / self.model_blocks * self.counter.n_blocks  # in the counter's blocks
         extra = (blocks - 1) / max(self.counter.n_blocks - 1, 1)
-        return StepCost(
-            flops=one.flops + round(extra * (full.flops - one.flops)),
-            activation_bytes=one.activation_bytes + round(extra * (full.activation_bytes - one.activation_bytes)),
-        )
+        return StepCost(**{f: getattr(one, f) + round(extra * (getattr(full, f) - getattr(one, f))) for f in _FIELDS})
 
-    def mean_step_flops(self, batch_size: int, seq_len: int, blocks: float) -> float:
-        """Expected FLOPs of a step that runs ``blocks`` blocks on average (a schedule's expectation):
+    def mean_step(self, batch_size: int, seq_len: int, blocks: float) -> MeanStep:
+        """Expected work of a step that runs ``blocks`` blocks on average (a schedule's expectation):
         interpolated between the steps with ⌊blocks⌋ and ⌈blocks⌉ blocks."""
         low, high = math.floor(blocks), math.ceil(blocks)
-        flops = float(self.step(batch_size, seq_len, low).flops)
-        if high != low:
-            flops += (blocks - low) * (self.step(batch_size, seq_len, high).flops - flops)
-        return flops
+        lo, hi = self.step(batch_size, seq_len, low), self.step(batch_size, seq_len, high)
+        w = blocks - low if high != low else 0.0
+
+        def mean(field: str) -> float:
+            value = float(getattr(lo, field))
+            return value + w * (getattr(hi, field) - value) if w else value
+
+        return MeanStep(flops=mean("flops"), memory_bytes=mean("memory_bytes"), kernel_calls=mean("kernel_calls"))
+
+    def mean_step_flops(self, batch_size: int, seq_len: int, blocks: float) -> float:
+        """FLOPs of :meth:`mean_step`."""
+        return self.mean_step(batch_size, seq_len, blocks).flops
 
     def top_blocks_step(self, batch_size: int, seq_len: int, depth: int) -> StepCost:
         """A full-depth step whose LoRA is trained in the top ``depth`` of the trained model's blocks only
@@ -142,18 +158,18 @@ class CostModel:
         config = plan.config
         batch = config.rows_per_step(plan.n_samples)
         if config.trainable_depth is not None:  # every block runs; only the top ones train
-            step = self.top_blocks_step(batch, config.seq_len, config.trainable_depth)
-            flops, activations = step.flops * config.local_steps, step.activation_bytes
+            steps = [self.top_blocks_step(batch, config.seq_len, config.trainable_depth)] * config.local_steps
         else:
-            counts = plan.mask.sum(axis=1)
-            steps = {int(n): self.step(batch, config.seq_len, int(n)) for n in np.unique(counts)}
-            flops = sum(steps[int(n)].flops for n in counts)
-            activations = max(steps[int(n)].activation_bytes for n in counts)
+            counts = [int(n) for n in plan.mask.sum(axis=1)]
+            by_count = {n: self.step(batch, config.seq_len, n) for n in set(counts)}
+            steps = [by_count[n] for n in counts]
         return UpdateCost(
-            flops=int(flops),
-            peak_memory_bytes=self.peak_memory_bytes(config.optimizer, activations),
+            flops=sum(s.flops for s in steps),
+            peak_memory_bytes=self.peak_memory_bytes(config.optimizer, max(s.activation_bytes for s in steps)),
             download_bytes=self.sent_bytes(config.shared),
             upload_bytes=self.sent_bytes(config.shared),
+            memory_bytes=sum(s.memory_bytes for s in steps),
+            kernel_calls=sum(s.kernel_calls for s in steps),
         )
 
     def describe(self) -> dict[str, object]:

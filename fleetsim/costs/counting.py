@@ -1,10 +1,13 @@
-"""Counting one training step: FLOPs with ``torch.utils.flop_counter.FlopCounterMode`` and the bytes of
-activations autograd saves for backward (``torch.autograd.graph.saved_tensors_hooks``).
+"""Counting one training step: FLOPs with ``torch.utils.flop_counter.FlopCounterMode``, the bytes of
+activations autograd saves for backward (``torch.autograd.graph.saved_tensors_hooks``), and the operations
+dispatched and the bytes they move (:class:`~fleetsim.costs.op_counter.OpCounter`).
 
 * FLOPs of a training step: one forward + backward at the configured batch size and sequence length.
   Optimizer-step FLOPs (elementwise, ~10 per trainable parameter) are not matmuls and are not counted.
 * Activation memory: bytes of the unique tensor storages saved for backward during that forward,
   parameters excluded.
+* Memory traffic and kernel calls of the same forward + backward (the shape-aware compute model of
+  :mod:`fleetsim.costs.timing`); the optimizer step is not counted.
 
 A :class:`Counter` measures steps of one architecture: the trained model itself
 (:class:`~fleetsim.costs.model_counter.ModelCounter`) or a cost-model proxy built on the ``meta`` device
@@ -19,6 +22,8 @@ from typing import Any
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode, register_flop_formula
+
+from fleetsim.costs.op_counter import OpCounter
 
 __all__ = ["Counter", "StepCost", "count_step", "library_versions"]
 
@@ -54,12 +59,18 @@ def _sdpa_cpu_backward_flops(
 
 @dataclass(frozen=True)
 class StepCost:
-    flops: int
-    activation_bytes: int
+    """What one training step (forward + backward) does, counted on the executed step."""
+
+    flops: int  # matrix products, 2 per multiply-add
+    activation_bytes: int  # saved for backward: what the step holds at its peak
+    memory_bytes: int = 0  # read + written by every operation that moves data (random numbers as compute)
+    kernel_calls: int = 0  # aten operations dispatched, views included
+    matmul_bytes: int = 0  # the part of memory_bytes that matrix products move
 
 
 def count_step(model: torch.nn.Module, forward: dict[str, torch.Tensor]) -> StepCost:
-    """Count FLOPs and saved-activation bytes of one forward + backward of ``model(**forward).loss``.
+    """Count FLOPs, saved-activation bytes, memory traffic and kernel calls of one forward + backward of
+    ``model(**forward).loss``.
 
     Storages are deduplicated by their C++ storage object, which works for real and meta tensors alike.
     Torch's global RNG (dropout) is forked, so counting leaves it as it was.
@@ -76,14 +87,20 @@ def count_step(model: torch.nn.Module, forward: dict[str, torch.Tensor]) -> Step
     was_training = model.training
     model.train()
     try:
-        with torch.random.fork_rng(devices=[]), FlopCounterMode(display=False) as counter:
+        with torch.random.fork_rng(devices=[]), FlopCounterMode(display=False) as counter, OpCounter() as ops:
             with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
                 loss = model(**forward).loss
             loss.backward()
     finally:
         model.zero_grad(set_to_none=True)
         model.train(was_training)
-    return StepCost(flops=int(counter.get_total_flops()), activation_bytes=int(sum(saved.values())))
+    return StepCost(
+        flops=int(counter.get_total_flops()),
+        activation_bytes=int(sum(saved.values())),
+        memory_bytes=ops.memory_bytes,
+        kernel_calls=ops.kernel_calls,
+        matmul_bytes=ops.matmul_bytes,
+    )
 
 
 class Counter(ABC):

@@ -4,8 +4,24 @@ One function, used by the simulation (with an update's drawn conditions) and by 
 median conditions, to expect an update's time before choosing its configuration). DESIGN.md, cost model:
 
     download_s = download_bytes · 8 / (downlink_mbps · 1e6) + link_latency_s
-    compute_s  = flops / train_flops_per_s · straggler_factor
+    compute_s  = (flops / train_flops_per_s
+                  + memory_bytes / memory_bytes_per_s
+                  + kernel_calls · kernel_overhead_s) · straggler_factor
     upload_s   = upload_bytes · 8 / (uplink_mbps · 1e6) + link_latency_s
+
+How a profile's figures map onto ``compute_s`` (the work figures are counted per step by
+:func:`fleetsim.costs.counting.count_step` and summed over the update's steps):
+
+* A profile **without** ``memory_bytes_per_s`` (every profile written by hand) has only
+  ``train_flops_per_s``: the *whole step's* sustained FLOP/s, matrix products and everything else together;
+  its time is ``flops / train_flops_per_s · straggler_factor``, exactly as before the shape-aware terms
+  existed. Its ``kernel_overhead_s`` is 0 unless given.
+* A profile **with** ``memory_bytes_per_s`` (written by ``fleetsim calibrate``) is an additive roofline
+  (Williams et al. 2009, "Roofline", CACM 52(4), with a per-call host overhead): ``train_flops_per_s`` is
+  then the FLOP/s of the matrix products alone, ``memory_bytes_per_s`` the bandwidth of the non-matmul
+  operations' traffic, ``kernel_overhead_s`` the host time per tensor operation dispatched. So smaller
+  batches (relatively more fixed overhead), longer sequences (more softmax/mask traffic per FLOP) and
+  wider models (more FLOPs per byte) each cost what this machine measured them to cost.
 """
 
 from __future__ import annotations
@@ -15,7 +31,7 @@ from dataclasses import dataclass
 from fleetsim.core.updates import Conditions
 from fleetsim.spec.profiles import DeviceProfile
 
-__all__ = ["PhaseTimes", "phase_times"]
+__all__ = ["PhaseTimes", "compute_s", "phase_times"]
 
 
 @dataclass(frozen=True)
@@ -46,13 +62,38 @@ class PhaseTimes:
         return self.compute_s + (self.download_transfer_s + self.upload_transfer_s) + 2 * self.latency_s
 
 
+def compute_s(profile: DeviceProfile, *, flops: float, memory_bytes: float = 0.0, kernel_calls: float = 0.0) -> float:
+    """Seconds of compute of ``flops`` (matrix products), ``memory_bytes`` of non-matmul traffic and
+    ``kernel_calls`` operations on ``profile``, before the straggler factor (module docstring).
+
+    Without ``memory_bytes_per_s`` the traffic is not timed apart (``train_flops_per_s`` covers the whole
+    step); with the default ``kernel_overhead_s`` of 0 this is ``flops / train_flops_per_s`` exactly.
+    """
+    seconds = flops / profile.train_flops_per_s
+    if profile.memory_bytes_per_s is not None:
+        seconds += memory_bytes / profile.memory_bytes_per_s
+    if profile.kernel_overhead_s:
+        seconds += kernel_calls * profile.kernel_overhead_s
+    return seconds
+
+
 def phase_times(
-    profile: DeviceProfile, conditions: Conditions, *, flops: float, download_bytes: int, upload_bytes: int
+    profile: DeviceProfile,
+    conditions: Conditions,
+    *,
+    flops: float,
+    download_bytes: int,
+    upload_bytes: int,
+    memory_bytes: float = 0.0,
+    kernel_calls: float = 0.0,
 ) -> PhaseTimes:
-    """Phase durations of an update of ``flops`` (all local steps) moving these bytes, on ``profile``."""
+    """Phase durations of an update of ``flops`` (all local steps; with ``memory_bytes`` of non-matmul traffic
+    and ``kernel_calls`` operations, which only a shape-aware profile times) moving these bytes, on
+    ``profile``."""
+    work_s = compute_s(profile, flops=flops, memory_bytes=memory_bytes, kernel_calls=kernel_calls)
     return PhaseTimes(
         download_transfer_s=download_bytes * 8 / (conditions.downlink_mbps * 1e6),
-        compute_s=flops / profile.train_flops_per_s * conditions.straggler_factor,
+        compute_s=work_s * conditions.straggler_factor,
         upload_transfer_s=upload_bytes * 8 / (conditions.uplink_mbps * 1e6),
         latency_s=profile.link_latency_s,
     )

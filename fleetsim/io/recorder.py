@@ -61,6 +61,7 @@ class Recorder:
             row["round"] = row.pop("round_idx")
             row["outcome"] = rec.outcome.value
             row["failed_phase"] = rec.failed_phase or ""
+            row["offline_cause"] = rec.offline_cause or ""
             row.update(
                 local_steps=plan.config.local_steps,
                 batch_size=plan.config.batch_size,

@@ -53,7 +53,7 @@ def planned_loss(
 class Watch(Protocol):
     """What the fleet says about a device while it works (:class:`~fleetsim.world.fleet.Fleet`)."""
 
-    def leaves_at_s(self, device: Device, start_s: float, load: Load) -> float: ...
+    def leaves_at_s(self, device: Device, start_s: float, load: Load) -> tuple[float, str]: ...
 
     def spend(self, device: Device, start_s: float, load: Load) -> None: ...
 
@@ -70,17 +70,23 @@ def client_process(
 ) -> Generator[simpy.Event, object, None]:
     """Run ``plan`` on ``device``; put its :class:`UpdateRecord` into ``records[device.id]``.
 
-    ``watch`` says when the device leaves while drawing the update's power (availability, outage, battery)
-    and is told the power it drew; ``log`` records loss events.
+    ``watch`` says when and why the device leaves while drawing the update's power (availability, outage,
+    battery; recorded as ``offline_cause``) and is told the power it drew; ``log`` records loss events.
     """
     profile = device.profile
     times = phase_times(
-        profile, cond, flops=cost.flops, download_bytes=cost.download_bytes, upload_bytes=cost.upload_bytes
+        profile,
+        cond,
+        flops=cost.flops,
+        download_bytes=cost.download_bytes,
+        upload_bytes=cost.upload_bytes,
+        memory_bytes=cost.memory_bytes,
+        kernel_calls=cost.kernel_calls,
     )
     durations = times.phases
     powers = (profile.radio_power_w, profile.train_power_w, profile.radio_power_w)
     start_s = env.now
-    leaves_at = watch.leaves_at_s(device, start_s, list(zip(durations, powers, strict=True)))
+    leaves_at, why_offline = watch.leaves_at_s(device, start_s, list(zip(durations, powers, strict=True)))
     stop_at, reason = planned_loss(device, leaves_at, cost, cond, start_s, durations)
     done = dict.fromkeys(PHASES, 0.0)
     outcome, failed_phase = Outcome.DELIVERED, None
@@ -109,6 +115,7 @@ def client_process(
         tier=device.tier,
         outcome=outcome,
         failed_phase=failed_phase,
+        offline_cause=why_offline if outcome is Outcome.OFFLINE else None,
         start_s=start_s,
         end_s=env.now,
         download_s=dl_s,

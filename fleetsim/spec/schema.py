@@ -65,20 +65,9 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
 
 
 def validate(model: type[M], data: Any, file: str | Path, prefix: tuple[str | int, ...] = ()) -> M:
-    """``model.model_validate(data)`` with errors turned into one-line :class:`InputError`."""
+    """``model.model_validate(data)`` with its errors turned into an :class:`InputError` (one line each),
+    field paths under ``prefix``."""
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        error = from_validation_error(file, err, allowed_keys(model))
-        if prefix:
-            from fleetsim.core.errors import format_path
-
-            head = format_path(list(prefix))
-            error = InputError(
-                error.file,
-                head + ("." + error.field if error.field and not error.field.startswith("[") else error.field),
-                error.expected,
-                error.got,
-                raw=error.raw,
-            )
-        raise error from None
+        raise from_validation_error(file, err, allowed_keys(model), prefix) from None

@@ -192,16 +192,20 @@ class Fleet:
             return min(device.change_at_s, self.outages.next_start_s(device.id, now_s))
         return device.change_at_s
 
-    def leaves_at_s(self, device: Device, start_s: float, load: Load) -> float:
-        """When ``device``, drawing ``load`` ((duration_s, power_w) pieces) from ``start_s``, leaves: its
-        availability ends, an outage takes it or its battery falls to its threshold (``inf``: it stays)."""
-        until = self.online_until_s(device, start_s)
+    def leaves_at_s(self, device: Device, start_s: float, load: Load) -> tuple[float, str]:
+        """When ``device``, drawing ``load`` ((duration_s, power_w) pieces) from ``start_s``, leaves, and why:
+        its availability ends (``availability``), an outage takes it (``outage``) or its battery falls to its
+        threshold (``battery``); ``inf`` if it stays."""
+        self._advance(device, start_s)
+        leaves = [(device.change_at_s if device.online else start_s, "availability")]
+        if self.outages:
+            leaves.append((self.outages.next_start_s(device.id, start_s), "outage"))
         battery = device.profile.battery
-        if battery is None:
-            return until
-        charging = self._charging(device)
-        level = level_wh(battery, device.battery_wh, device.battery_at_s, start_s, charging.at)
-        return min(until, drain(battery, level, start_s, load, charging.at).leave_s)
+        if battery is not None:
+            charging = self._charging(device)
+            level = level_wh(battery, device.battery_wh, device.battery_at_s, start_s, charging.at)
+            leaves.append((drain(battery, level, start_s, load, charging.at).leave_s, "battery"))
+        return min(leaves, key=lambda leave: leave[0])
 
     def spend(self, device: Device, start_s: float, load: Load) -> None:
         """Draw ``load`` from ``device``'s battery from ``start_s`` (an update's phases as they ran)."""

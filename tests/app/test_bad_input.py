@@ -182,6 +182,20 @@ def test_bad_scenario_gives_one_line_and_exit_code_2(tmp_path, capsys, case):
     assert not (tmp_path / "runs").exists(), "no run directory may be left behind"
 
 
+def test_every_mistake_in_a_scenario_gets_its_own_line(tmp_path, capsys):
+    changes = {"training": {"batch_size": "sixteen", "local_stepz": 3}, "rounds": {"deadline_s": -5}}
+    path = _write(tmp_path, changes)
+    assert main(["validate", str(path)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 3, lines
+    assert all(line.startswith(f"fleetsim: error: {path}: ") for line in lines)
+    assert [line.split(": ")[3] for line in lines] == [
+        "training.batch_size",
+        "training.local_stepz",
+        "rounds.deadline_s",
+    ]
+
+
 def test_missing_file(tmp_path, capsys):
     assert main(["run", str(tmp_path / "nope.yaml")]) == 2
     assert (

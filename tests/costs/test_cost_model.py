@@ -120,7 +120,9 @@ def test_the_count_cache_key_holds_lora_dropout_and_library_versions(cost_model,
     assert len(keys) == 3
     import hashlib
 
-    ident = {**counter.identity(), "libraries": library_versions(), "b": 8, "t": 32, "n": 6, "v": 4}
+    from fleetsim.costs.cost_model import _COST_CODE_VERSION
+
+    ident = {**counter.identity(), "libraries": library_versions(), "b": 8, "t": 32, "n": 6, "v": _COST_CODE_VERSION}
     digest = hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:20]
     assert (tmp_path / f"{digest}.json").is_file(), "the key includes the library versions"
     assert set(library_versions()) == {"torch", "transformers", "peft"}

@@ -349,6 +349,9 @@ def test_an_update_whose_battery_runs_low_is_lost_offline_mid_compute_at_the_exa
     fast = updates[updates.profile == "det_fast"]
     assert fast["round"].tolist() == [0, 0], "with its battery at the threshold it does not come back in round 1"
     assert (fast.outcome == "offline").all() and (fast.failed_phase == "compute").all()
+    assert (fast.offline_cause == "battery").all() and (
+        updates[updates.profile == "det_slow"].offline_cause == ""
+    ).all()
     assert fast.end_s.tolist() == pytest.approx([FAST[0] + 0.058] * 2)
     assert fast.energy_j.tolist() == pytest.approx([0.9] * 2), "2.7 J − 1.8 J"
     assert (0, 0) not in out["trained"] and (0, 2) in out["trained"]
@@ -360,4 +363,5 @@ def test_a_scheduled_outage_cuts_the_updates_of_its_tier_when_it_starts():
     updates = out["updates"]
     slow = updates[updates.profile == "det_slow"]
     assert (slow.outcome == "offline").all() and (slow.end_s == 1.0).all() and (slow.failed_phase == "download").all()
+    assert (slow.offline_cause == "outage").all()
     assert (updates[updates.profile == "det_fast"].outcome == "delivered").all()

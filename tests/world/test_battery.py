@@ -60,7 +60,7 @@ def test_an_update_that_drains_the_battery_leaves_at_the_exact_moment_it_reaches
     d = fleet.devices[0]
     # From 6 h at 10 Wh: download 100 s at 2 W (−0.0556 Wh), then compute at 10 W until 2 Wh: 2,860 s more.
     load = [(100.0, 2.0), (7200.0, 10.0), (100.0, 2.0)]
-    assert fleet.leaves_at_s(d, 6 * H, load) == pytest.approx(6 * H + 100.0 + 2860.0)
+    assert fleet.leaves_at_s(d, 6 * H, load) == (pytest.approx(6 * H + 100.0 + 2860.0), "battery")
     fleet.spend(d, 6 * H, [(100.0, 2.0), (2860.0, 10.0), (0.0, 2.0)])  # what ran before it left
     assert d.battery_at_s == 6 * H + 2960.0
     assert fleet.battery_level_wh(d, d.battery_at_s) == pytest.approx(2.0)
@@ -73,8 +73,8 @@ def test_charging_keeps_a_working_device_in_and_a_low_one_may_start_while_chargi
     assert fleet.is_online(d, 0.0), "on the charger a low battery does not keep it out"
     # training at 10 W on a 5 W charger loses 5 W net but never leaves while charging; at 6 h the window
     # ends with the level below the threshold: it leaves then.
-    assert fleet.leaves_at_s(d, 0.0, [(8 * H, 10.0)]) == pytest.approx(6 * H)
-    assert math.isinf(fleet.leaves_at_s(d, 0.0, [(H, 4.0)]))
+    assert fleet.leaves_at_s(d, 0.0, [(8 * H, 10.0)]) == (pytest.approx(6 * H), "battery")
+    assert math.isinf(fleet.leaves_at_s(d, 0.0, [(H, 4.0)])[0])
 
 
 def test_battery_state_resumes_exactly():

@@ -52,10 +52,18 @@ def expected_update_s(
     """Expected time of an update under ``config`` on ``device``: the simulation's time model under median
     conditions, with the FLOPs of the dropout schedule's expected number of active blocks."""
     blocks = expected_active(config.dropout, cost_model.model_blocks)
-    flops = config.local_steps * cost_model.mean_step_flops(rows, config.seq_len, blocks)
+    step = cost_model.mean_step(rows, config.seq_len, blocks)
     sent = cost_model.sent_bytes(shared)
     profile = device.profile
-    times = phase_times(profile, median_conditions(profile), flops=flops, download_bytes=sent, upload_bytes=sent)
+    times = phase_times(
+        profile,
+        median_conditions(profile),
+        flops=config.local_steps * step.flops,
+        download_bytes=sent,
+        upload_bytes=sent,
+        memory_bytes=config.local_steps * step.memory_bytes,
+        kernel_calls=config.local_steps * step.kernel_calls,
+    )
     return times.total_s
 
 

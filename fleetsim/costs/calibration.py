@@ -1,0 +1,80 @@
+"""Deriving a device's compute figures from measured training steps (the shape-aware model of
+:mod:`fleetsim.costs.timing`).
+
+Each measured configuration brings its counted work per step (FLOPs, bytes moved — by matrix products and
+by the rest — and kernel calls: :func:`fleetsim.costs.counting.count_step`), its step time
+(:mod:`fleetsim.costs.step_timer`) and where profiled steps spent their time
+(:mod:`fleetsim.costs.op_profile`). Pooled over the configurations:
+
+    memory_bytes_per_s = Σ (memory_bytes − matmul_bytes) / Σ memory_s   (the non-matmul operations' time)
+    train_flops_per_s  = Σ flops / Σ (matmul_s − matmul_bytes / B)      (matrix products, net of traffic)
+    kernel_overhead_s  = max(0, Σ (step_s − flops / F − memory_bytes / B)) / Σ kernel_calls
+
+so each figure is a measured rate of its own kind of work, and the remainder — Python, autograd's
+bookkeeping, the optimizer's loop, views — is host time per operation dispatched. At least half of the
+matrix products' time goes to their FLOPs: in tiny steps the weights stay in cache and move faster than
+the non-matmul bandwidth, which would otherwise leave no time (or less than none) for the FLOPs. A regression of step
+times on the three counts (least squares over variants of one model) was tried first and rejected: the
+counts of one model's variants are nearly collinear, and the fitted rates swung from 64 to 530 GFLOP/s
+with the choice of variants, predicting the other model's steps 10–44% off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["ComputeFit", "Sample", "fit_compute"]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One measured configuration, per step: counted work, measured time and its profiled split."""
+
+    label: str
+    flops: float
+    memory_bytes: float  # all data-moving operations, matrix products included
+    kernel_calls: float
+    step_s: float  # measured (unprofiled) time
+    matmul_s: float  # profiled time in matrix products
+    memory_s: float  # profiled time in other data-moving operations
+    matmul_bytes: float = 0.0  # the part of memory_bytes that matrix products move
+
+
+@dataclass(frozen=True)
+class ComputeFit:
+    """The figures; ``memory_bytes_per_s`` is None when no measured step moved data outside matmuls."""
+
+    train_flops_per_s: float
+    memory_bytes_per_s: float | None
+    kernel_overhead_s: float
+
+    def predict_s(self, flops: float, memory_bytes: float, kernel_calls: float) -> float:
+        """Seconds of one step of this work (the formula of :func:`fleetsim.costs.timing.compute_s`)."""
+        seconds = flops / self.train_flops_per_s + kernel_calls * self.kernel_overhead_s
+        if self.memory_bytes_per_s is not None:
+            seconds += memory_bytes / self.memory_bytes_per_s
+        return seconds
+
+    def relative_errors(self, samples: list[Sample]) -> list[float]:
+        """(predicted − measured) / measured of each sample."""
+        return [self.predict_s(s.flops, s.memory_bytes, s.kernel_calls) / s.step_s - 1 for s in samples]
+
+
+def fit_compute(samples: list[Sample]) -> ComputeFit:
+    """The figures pooled over ``samples`` (module docstring).
+
+    Raises ``ValueError`` without samples, or when no matrix product was counted and timed.
+    """
+    if not samples:
+        raise ValueError("no measured configurations")
+    flops, matmul_s = sum(s.flops for s in samples), sum(s.matmul_s for s in samples)
+    if flops <= 0 or matmul_s <= 0:
+        raise ValueError(f"no matrix products to rate: {flops:g} FLOPs counted in {matmul_s:g} s profiled")
+    mm_bytes = sum(s.matmul_bytes for s in samples)
+    other_bytes, memory_s = sum(s.memory_bytes for s in samples) - mm_bytes, sum(s.memory_s for s in samples)
+    bandwidth = other_bytes / memory_s if other_bytes > 0 and memory_s > 0 else None
+    traffic_s = mm_bytes / bandwidth if bandwidth is not None else 0.0
+    partial = ComputeFit(flops / max(matmul_s - traffic_s, matmul_s / 2), bandwidth, 0.0)
+    rest_s = sum(s.step_s - partial.predict_s(s.flops, s.memory_bytes, 0) for s in samples)
+    calls = sum(s.kernel_calls for s in samples)
+    return ComputeFit(partial.train_flops_per_s, bandwidth, max(0.0, rest_s) / calls if calls else 0.0)

@@ -1,0 +1,88 @@
+"""Where a training step's time goes on this machine: matrix products, other tensor work, the rest.
+
+``torch.profiler`` records the self time of every aten operation of a few real training steps (the loop of
+:mod:`fleetsim.costs.step_timer`); the time is split the way the shape-aware compute model
+(:mod:`fleetsim.costs.timing`) splits the work:
+
+* ``matmul_s`` — operations with a FLOP formula (:func:`~fleetsim.costs.op_counter.is_matmul`), which the
+  model times by ``flops / train_flops_per_s``;
+* ``memory_s`` — the other operations that move data (:func:`~fleetsim.costs.op_counter.moves_data`),
+  timed by ``memory_bytes / memory_bytes_per_s``;
+* the remainder of the wall time (views, Python, autograd's bookkeeping, the optimizer's loop) is host
+  overhead, which the model spreads over the operations dispatched (``kernel_overhead_s``).
+
+Self times are those of the calling thread, intra-op threads included (an operation returns when its
+parallel work is done). The profiled steps are repeated, within a patience budget, while other processes
+took CPU during them (:func:`fleetsim.costs.step_timer.is_clean`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+import fleetsim.costs.counting  # noqa: F401  (registers the FLOP formulas of CPU attention)
+from fleetsim.costs.host_meter import CpuMeter
+from fleetsim.costs.op_counter import is_matmul, moves_data
+from fleetsim.costs.step_timer import StepConfig, is_clean, step_runner, wait_quiet
+from fleetsim.train.data import Split
+from fleetsim.train.models import ModelBundle
+
+__all__ = ["TimeSplit", "profile_split"]
+
+
+@dataclass(frozen=True)
+class TimeSplit:
+    """Seconds per step spent in matrix products and in other data-moving operations, and the wall time
+    per step, of profiled steps (the profiler's own cost included in the wall time)."""
+
+    matmul_s: float
+    memory_s: float
+    wall_s: float
+    clean: bool  # no other process took CPU while they ran
+
+
+def profile_split(
+    bundle: ModelBundle, data: Split, config: StepConfig, *, steps: int, warmup: int = 2, patience_s: float = 0.0
+) -> TimeSplit:
+    """Profile ``steps`` training steps of ``config`` (after ``warmup`` untimed ones) and split their time."""
+    step = step_runner(bundle, data, config, np.random.default_rng(1))
+    for _ in range(warmup):
+        step()
+    meter = CpuMeter()
+    deadline = time.perf_counter() + patience_s
+    while True:
+        meter.other_cpu_s()
+        start = time.perf_counter()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(steps):
+                step()
+        wall_s = time.perf_counter() - start
+        clean = is_clean(wall_s, meter.other_cpu_s())
+        if clean or not wait_quiet(meter, deadline):
+            break
+        step()  # warm again after the pause
+    matmul_us = memory_us = 0.0
+    for event in prof.key_averages():
+        kind = _kind(event.key)
+        if kind == "matmul":
+            matmul_us += event.self_cpu_time_total
+        elif kind == "memory":
+            memory_us += event.self_cpu_time_total
+    return TimeSplit(matmul_us / 1e6 / steps, memory_us / 1e6 / steps, wall_s / steps, clean)
+
+
+def _kind(event_name: str) -> str:
+    """ "matmul", "memory" or "overhead" for a profiler event (only ``aten::`` operations do tensor work)."""
+    if not event_name.startswith("aten::"):
+        return "overhead"
+    packet = getattr(torch.ops.aten, event_name.removeprefix("aten::"), None)
+    if packet is None:
+        return "overhead"
+    if is_matmul(packet):
+        return "matmul"
+    return "memory" if moves_data(packet) else "overhead"
