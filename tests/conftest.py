@@ -153,3 +153,25 @@ def stub_cost_model(n_blocks: int = 6, tensor_bytes: dict[str, int] | None = Non
     from fleetsim.costs.cost_model import CostModel
 
     return CostModel(StubCounter(n_blocks), n_blocks, tensor_bytes)  # type: ignore[arg-type]
+
+
+def plain_profile(**fields: Any) -> Any:
+    """A deterministic 1 GFLOP/s, 1 Mbit/s, always-online device profile with ``fields`` replaced (every
+    optional figure given is cited as "test")."""
+    from fleetsim.spec.profiles import FIGURE_FIELDS, Constant, DeviceProfile
+
+    base: dict[str, Any] = {
+        "name": "p",
+        "tier": "t",
+        "usable_memory_gib": 1,
+        "train_flops_per_s": 1e9,
+        "downlink_mbps": Constant(dist="constant", value=1.0),
+        "uplink_mbps": Constant(dist="constant", value=1.0),
+        "availability": None,
+        "failure_prob_per_update": 0.0,
+        "straggler_sigma": 0.0,
+        "train_power_w": 1,
+        "radio_power_w": 1,
+    }
+    base |= fields
+    return DeviceProfile(**base, sources={k: "test" for k in (*FIGURE_FIELDS, *fields)})

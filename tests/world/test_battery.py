@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 
 import pytest
+from conftest import plain_profile
 
 from fleetsim.core.rng import Streams
-from fleetsim.spec.profiles import FIGURE_FIELDS, Battery, Constant, DeviceProfile, Diurnal
+from fleetsim.spec.profiles import Battery, DeviceProfile, Diurnal
 from fleetsim.world.fleet import Fleet
 
 H = 3600.0
@@ -16,21 +17,7 @@ NIGHTS = Diurnal(kind="diurnal", start_h=22.0, start_sd_h=0.0, hours=8.0, hours_
 
 
 def _profile(battery: Battery) -> DeviceProfile:
-    return DeviceProfile(
-        name="p",
-        tier="t",
-        usable_memory_gib=1,
-        train_flops_per_s=1e9,
-        downlink_mbps=Constant(dist="constant", value=1.0),
-        uplink_mbps=Constant(dist="constant", value=1.0),
-        availability=None,
-        battery=battery,
-        failure_prob_per_update=0.0,
-        straggler_sigma=0.0,
-        train_power_w=10,
-        radio_power_w=2,
-        sources={k: "test" for k in (*FIGURE_FIELDS, "battery")},
-    )
+    return plain_profile(battery=battery, train_power_w=10, radio_power_w=2)
 
 
 def _fleet(**battery: float) -> Fleet:

@@ -6,28 +6,16 @@ import math
 
 import numpy as np
 import pytest
+from conftest import plain_profile
 
 from fleetsim.core.rng import Streams
-from fleetsim.spec.profiles import FIGURE_FIELDS, Availability, Constant, DeviceProfile, Diurnal, LogNormal, Trace
+from fleetsim.spec.profiles import Availability, DeviceProfile, Diurnal, LogNormal, Trace
 from fleetsim.world.conditions import median_conditions
 from fleetsim.world.fleet import Fleet
 
 
 def _profile(avail: Availability | None) -> DeviceProfile:
-    return DeviceProfile(
-        name="p",
-        tier="t",
-        usable_memory_gib=1,
-        train_flops_per_s=1e9,
-        downlink_mbps=Constant(dist="constant", value=1.0),
-        uplink_mbps=Constant(dist="constant", value=1.0),
-        availability=avail,
-        failure_prob_per_update=0.0,
-        straggler_sigma=0.0,
-        train_power_w=1,
-        radio_power_w=1,
-        sources={k: "test" for k in FIGURE_FIELDS},
-    )
+    return plain_profile(availability=avail)
 
 
 def test_availability_matches_the_stationary_online_share():

@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import plain_profile
 
 from fleetsim.core.rng import Streams
-from fleetsim.spec.profiles import FIGURE_FIELDS, Constant, DeviceProfile, LinkType
+from fleetsim.spec.profiles import Constant, DeviceProfile, LinkType
 from fleetsim.spec.scenario import OutageSpec
 from fleetsim.world.fleet import Fleet
 
 
 def _profile(tier: str = "t", links: dict[str, LinkType] | None = None) -> DeviceProfile:
-    return DeviceProfile(
-        name="p",
-        tier=tier,
-        usable_memory_gib=1,
-        train_flops_per_s=1e9,
-        downlink_mbps=Constant(dist="constant", value=1.0),
-        uplink_mbps=Constant(dist="constant", value=1.0),
-        availability=None,
-        links=links,
-        failure_prob_per_update=0.0,
-        straggler_sigma=0.0,
-        train_power_w=1,
-        radio_power_w=1,
-        sources={k: "test" for k in (*FIGURE_FIELDS, "links")},
-    )
+    return plain_profile(tier=tier, **({"links": links} if links else {}))
 
 
 def test_a_scheduled_outage_takes_exactly_its_tier_offline_for_exactly_its_window():
