@@ -95,7 +95,7 @@ class UpdateCost:
     peak_memory_bytes: int  # frozen weights + trainable params/grads/optimizer state + activations
     download_bytes: int  # tensors the server sends
     upload_bytes: int  # tensors the device sends back
-    memory_bytes: int = 0  # all local steps: bytes read + written by non-matmul operations (shape-aware model)
+    memory_bytes: int = 0  # all local steps: bytes read + written by tensor operations (shape-aware model)
     kernel_calls: int = 0  # all local steps: tensor operations dispatched (shape-aware model)
 
 

@@ -6,7 +6,7 @@ of the tensors that travel.
   input-gradient matmuls: ``cost(n) = cost(1) + (n − 1) · (cost(L) − cost(1)) / (L − 1)`` for n ≥ 1.
   Each (batch, seq_len) is counted three times — with 0, 1 and L blocks — and cached in memory and, given a
   cache folder, on disk; any other count follows exactly (``tests/costs`` checks it against a direct count).
-  Every counted figure (FLOPs, activations, non-matmul memory traffic, kernel calls) is interpolated alike,
+  Every counted figure (FLOPs, activations, memory traffic, kernel calls) is interpolated alike,
   and an update's FLOPs, traffic and calls are summed over its steps.
 * Peak memory (DESIGN.md, cost model): frozen weights + trainable parameters, their gradients and the
   optimizer's state + the activations of the step with the most active blocks.

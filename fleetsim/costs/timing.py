@@ -18,10 +18,11 @@ How a profile's figures map onto ``compute_s`` (the work figures are counted per
   existed. Its ``kernel_overhead_s`` is 0 unless given.
 * A profile **with** ``memory_bytes_per_s`` (written by ``fleetsim calibrate``) is an additive roofline
   (Williams et al. 2009, "Roofline", CACM 52(4), with a per-call host overhead): ``train_flops_per_s`` is
-  then the FLOP/s of the matrix products alone, ``memory_bytes_per_s`` the bandwidth of the non-matmul
-  operations' traffic, ``kernel_overhead_s`` the host time per tensor operation dispatched. So smaller
-  batches (relatively more fixed overhead), longer sequences (more softmax/mask traffic per FLOP) and
-  wider models (more FLOPs per byte) each cost what this machine measured them to cost.
+  then the FLOP/s of the matrix products alone (net of their traffic), ``memory_bytes_per_s`` the bandwidth
+  of the bytes every tensor operation reads and writes (random numbers counted as compute in bytes:
+  :mod:`fleetsim.costs.op_counter`), ``kernel_overhead_s`` the host time per operation dispatched beyond
+  both. So longer sequences (more softmax/mask traffic per FLOP), dropout (random numbers), skinny matrix
+  products (LoRA's factors) and wider models (more FLOPs per byte) each cost what this machine measured.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class PhaseTimes:
 
 
 def compute_s(profile: DeviceProfile, *, flops: float, memory_bytes: float = 0.0, kernel_calls: float = 0.0) -> float:
-    """Seconds of compute of ``flops`` (matrix products), ``memory_bytes`` of non-matmul traffic and
+    """Seconds of compute of ``flops`` (matrix products), ``memory_bytes`` of tensor traffic and
     ``kernel_calls`` operations on ``profile``, before the straggler factor (module docstring).
 
     Without ``memory_bytes_per_s`` the traffic is not timed apart (``train_flops_per_s`` covers the whole
@@ -87,7 +88,7 @@ def phase_times(
     memory_bytes: float = 0.0,
     kernel_calls: float = 0.0,
 ) -> PhaseTimes:
-    """Phase durations of an update of ``flops`` (all local steps; with ``memory_bytes`` of non-matmul traffic
+    """Phase durations of an update of ``flops`` (all local steps; with ``memory_bytes`` of tensor traffic
     and ``kernel_calls`` operations, which only a shape-aware profile times) moving these bytes, on
     ``profile``."""
     work_s = compute_s(profile, flops=flops, memory_bytes=memory_bytes, kernel_calls=kernel_calls)
