@@ -257,5 +257,19 @@ def _write_yaml(path: Path, document: dict[str, Any]) -> None:
     validate(DeviceProfile, document, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text("# Written by fleetsim calibrate.\n" + yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
+    text = yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
+    tmp.write_text("# Written by fleetsim calibrate.\n" + text)
     tmp.replace(path)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Writes large and small figures as 1.1470e+11, not 114700000000.0 (YAML reads both as floats)."""
+
+
+def _float(dumper: yaml.SafeDumper, value: float) -> yaml.Node:
+    if value != 0 and not 1e-3 <= abs(value) < 1e6:
+        return dumper.represent_scalar("tag:yaml.org,2002:float", f"{value:.4e}")
+    return dumper.represent_float(value)
+
+
+_Dumper.add_representer(float, _float)

@@ -327,7 +327,7 @@ def _print_compact(csv: Path) -> None:
             else:
                 cells.append(str(value))
         table.add_row(*cells)
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
 def _strategies(args: argparse.Namespace) -> int:

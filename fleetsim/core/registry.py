@@ -36,6 +36,7 @@ class Registry(Mapping[str, T], Generic[T]):
         self.group = group
         self.accepts = accepts
         self._entries: dict[str, T] = {}
+        self._plugins: dict[str, T] = {}  # plug-ins loaded by name: found by lookup, not listed with the built-ins
 
     def register(self, entry: T) -> T:
         """Register ``entry`` under ``entry.name`` (usable as a class decorator); a name is taken once."""
@@ -45,12 +46,14 @@ class Registry(Mapping[str, T], Generic[T]):
         return entry
 
     def __getitem__(self, name: str) -> T:
-        if name not in self._entries and self.group is not None:
+        if name in self._entries:
+            return self._entries[name]
+        if name not in self._plugins and self.group is not None:
             plugin = self.plugin(name)
             if plugin is not None:
-                self._entries[name] = plugin
+                self._plugins[name] = plugin
         try:
-            return self._entries[name]
+            return self._plugins[name]
         except KeyError:
             raise KeyError(f"unknown {self.kind} {name!r}; known: {self.known()}") from None
 

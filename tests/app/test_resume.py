@@ -19,7 +19,12 @@ from conftest import ROOT
 TINY = ROOT / "scenarios" / "tiny.yaml"
 # Four rounds of DropPEFT with a policy that draws random numbers: the checkpoint must hold the bandit's
 # generator, the personal tensors and the fleet's availability for the tables to match.
-SETTINGS = ["strategy.name=droppeft", "strategy.options.policy=epsilon_greedy", "stop.max_rounds=4"]
+SETTINGS = [
+    "strategy.name=droppeft",
+    "strategy.options.policy=epsilon_greedy",
+    "stop.max_rounds=4",
+    "training.local_steps=2",
+]
 TABLES = ("rounds", "updates", "events", "bandit")
 
 
