@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from fleetsim.core.errors import InputError
+from fleetsim.spec.profiles import FIGURE_FIELDS
 
 __all__ = ["Calibration", "CalibrationRequest", "calibrate", "results_table", "variants"]
 
@@ -112,6 +113,7 @@ def calibrate(request: CalibrationRequest, log: Callable[[str], None] = print) -
     from fleetsim.costs.calibration import Sample, fit_compute
     from fleetsim.costs.host_meter import loadavg
     from fleetsim.costs.measurement import load_for_calibration, measure_configs
+    from fleetsim.costs.op_profile import dispatch_overhead_s
 
     request.check()
     bundle, data, cost_model, max_seq = load_for_calibration(request.model, request.dataset, 2 * request.seq_len)
@@ -145,7 +147,7 @@ def calibrate(request: CalibrationRequest, log: Callable[[str], None] = print) -
                 cost.matmul_bytes,
             )
         )
-    fit = fit_compute(samples)
+    fit = fit_compute(samples, dispatch_overhead_s())
     peak = cost_model.peak_memory_bytes("adamw", measured[0].cost.activation_bytes)
     result = Calibration(request, measured, fit, torch.get_num_threads(), load_before, loadavg(), peak)
     _write_yaml(request.out, profile_document(result))
@@ -203,7 +205,7 @@ def profile_document(result: Calibration) -> dict[str, Any]:
         fitted["memory_bytes_per_s"] = float(f"{fit.memory_bytes_per_s:.4g}")
         sources["memory_bytes_per_s"] = f"{how}: bytes / time of the other data-moving operations"
     fitted["kernel_overhead_s"] = float(f"{fit.kernel_overhead_s:.4g}")
-    sources["kernel_overhead_s"] = f"{how}: step time left over / operations dispatched"
+    sources["kernel_overhead_s"] = f"{how}: host time per operation of a chain of tiny operations with autograd"
     timing = first.timings[0]
     placeholder = "E: not measured by fleetsim calibrate; a placeholder to edit"
     return {
@@ -232,19 +234,7 @@ def profile_document(result: Calibration) -> dict[str, Any]:
         "sources": {
             "usable_memory_gib": f"M: MemAvailable in /proc/meminfo at calibration, {when}",
             **sources,
-            **{
-                k: placeholder
-                for k in (
-                    "downlink_mbps",
-                    "uplink_mbps",
-                    "link_latency_s",
-                    "availability",
-                    "failure_prob_per_update",
-                    "straggler_sigma",
-                    "train_power_w",
-                    "radio_power_w",
-                )
-            },
+            **{k: placeholder for k in FIGURE_FIELDS if k not in ("usable_memory_gib", "train_flops_per_s")},
         },
     }
 

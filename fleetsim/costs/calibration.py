@@ -8,12 +8,18 @@ by the rest — and kernel calls: :func:`fleetsim.costs.counting.count_step`), i
 
     memory_bytes_per_s = Σ (memory_bytes − matmul_bytes) / Σ memory_s   (the non-matmul operations' time)
     train_flops_per_s  = Σ flops / Σ (matmul_s − matmul_bytes / B)      (matrix products, net of traffic)
-    kernel_overhead_s  = max(0, Σ (step_s − flops / F − memory_bytes / B)) / Σ kernel_calls
 
-so each figure is a measured rate of its own kind of work, and the remainder — Python, autograd's
-bookkeeping, the optimizer's loop, views — is host time per operation dispatched. At least half of the
-matrix products' time goes to their FLOPs: in tiny steps the weights stay in cache and move faster than
-the non-matmul bandwidth, which would otherwise leave no time (or less than none) for the FLOPs.
+and ``kernel_overhead_s`` is measured apart: the host time per operation of a chain of operations on
+tensors too small to take any time themselves, with autograd
+(:func:`fleetsim.costs.op_profile.dispatch_overhead_s`). So each figure is a measured rate of its own
+kind of work. At least half of the matrix products' time goes to their FLOPs: in tiny steps the weights
+stay in cache and move faster than the non-matmul bandwidth, which would otherwise leave no time (or less
+than none) for the FLOPs.
+
+What a step spends outside these (Python, autograd's engine, the optimizer's loop, the profiler's own
+recording) is not rated. Taken as overhead per operation it came to 15–78 µs per call on MiniLM-L6 from
+run to run on a shared 2-core machine and over-charged SmolLM2-135M's many cheap operations (its 4 × 64
+steps by up to 16%); the tiny-operation chain gives 11–13 µs and predicts both models' small steps better.
 
 A regression of step times on the three counts (non-negative least squares over variants of one model)
 was tried first and rejected: the counts of one model's variants are nearly collinear, and the fitted rate
@@ -62,8 +68,8 @@ class ComputeFit:
         return [self.predict_s(s.flops, s.memory_bytes, s.kernel_calls) / s.step_s - 1 for s in samples]
 
 
-def fit_compute(samples: list[Sample]) -> ComputeFit:
-    """The figures pooled over ``samples`` (module docstring).
+def fit_compute(samples: list[Sample], kernel_overhead_s: float = 0.0) -> ComputeFit:
+    """The figures pooled over ``samples`` (module docstring), with ``kernel_overhead_s`` as measured.
 
     Raises ``ValueError`` without samples, or when no matrix product was counted and timed.
     """
@@ -76,7 +82,4 @@ def fit_compute(samples: list[Sample]) -> ComputeFit:
     other_bytes, memory_s = sum(s.memory_bytes for s in samples) - mm_bytes, sum(s.memory_s for s in samples)
     bandwidth = other_bytes / memory_s if other_bytes > 0 and memory_s > 0 else None
     traffic_s = mm_bytes / bandwidth if bandwidth is not None else 0.0
-    partial = ComputeFit(flops / max(matmul_s - traffic_s, matmul_s / 2), bandwidth, 0.0)
-    rest_s = sum(s.step_s - partial.predict_s(s.flops, s.memory_bytes, 0) for s in samples)
-    calls = sum(s.kernel_calls for s in samples)
-    return ComputeFit(partial.train_flops_per_s, bandwidth, max(0.0, rest_s) / calls if calls else 0.0)
+    return ComputeFit(flops / max(matmul_s - traffic_s, matmul_s / 2), bandwidth, kernel_overhead_s)

@@ -9,7 +9,7 @@
 * ``memory_s`` — the other operations that move data (:func:`~fleetsim.costs.op_counter.moves_data`),
   timed by ``memory_bytes / memory_bytes_per_s``;
 * the remainder of the wall time (views, Python, autograd's bookkeeping, the optimizer's loop) is host
-  overhead, which the model spreads over the operations dispatched (``kernel_overhead_s``).
+  overhead; :func:`dispatch_overhead_s` measures its part per operation dispatched (``kernel_overhead_s``).
 
 Self times are those of the calling thread, intra-op threads included (an operation returns when its
 parallel work is done). The profiled steps are repeated, within a patience budget, while other processes
@@ -18,6 +18,7 @@ took CPU during them (:func:`fleetsim.costs.step_timer.is_clean`).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -27,12 +28,12 @@ from torch.profiler import ProfilerActivity, profile
 
 import fleetsim.costs.counting  # noqa: F401  (registers the FLOP formulas of CPU attention)
 from fleetsim.costs.host_meter import CpuMeter
-from fleetsim.costs.op_counter import is_matmul, moves_data
+from fleetsim.costs.op_counter import OpCounter, is_matmul, moves_data
 from fleetsim.costs.step_timer import StepConfig, is_clean, step_runner, wait_quiet
 from fleetsim.train.data import Split
 from fleetsim.train.models import ModelBundle
 
-__all__ = ["TimeSplit", "profile_split"]
+__all__ = ["TimeSplit", "dispatch_overhead_s", "profile_split"]
 
 
 @dataclass(frozen=True)
@@ -86,3 +87,26 @@ def _kind(event_name: str) -> str:
     if is_matmul(packet):
         return "matmul"
     return "memory" if moves_data(packet) else "overhead"
+
+
+def dispatch_overhead_s(chain_length: int = 200, repeats: int = 20) -> float:
+    """Host seconds per tensor operation: forward and backward of a chain of multiply-adds on 8 numbers
+    (autograd recording, dispatch, a kernel with nothing to do), divided by the operations it dispatches
+    (:class:`~fleetsim.costs.op_counter.OpCounter`); the fastest of ``repeats`` runs (other load only slows)."""
+    x = torch.ones(8, requires_grad=True)
+
+    def chain() -> None:
+        y = x
+        for _ in range(chain_length):
+            y = y * 1.0001 + 0.5
+        y.sum().backward()
+        x.grad = None
+
+    with OpCounter() as ops:
+        chain()
+    fastest = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        chain()
+        fastest = min(fastest, time.perf_counter() - start)
+    return fastest / ops.kernel_calls

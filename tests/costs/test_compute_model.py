@@ -130,7 +130,7 @@ def test_update_cost_sums_traffic_and_calls_over_the_steps_run():
     assert (mean.flops, mean.memory_bytes, mean.kernel_calls) == (4.5e9, 3.5e8, 185.0)
 
 
-def test_fit_rates_each_kind_of_work_by_its_profiled_time_and_spreads_the_rest_over_calls():
+def test_fit_rates_each_kind_of_work_by_its_profiled_time():
     flops_per_s, bytes_per_s, per_call_s = 2e11, 2e10, 2e-5
     work = [(4e10, 2e9, 5e8, 1200), (2e10, 1e9, 2e8, 1200), (1e11, 3e9, 1e9, 7000)]  # FLOPs, bytes, matmul's, calls
     samples = [
@@ -146,10 +146,10 @@ def test_fit_rates_each_kind_of_work_by_its_profiled_time_and_spreads_the_rest_o
         )
         for i, (f, b, mm, c) in enumerate(work)
     ]
-    fit = fit_compute(samples)
+    fit = fit_compute(samples, per_call_s)
     assert fit.train_flops_per_s == pytest.approx(flops_per_s, rel=1e-12)
     assert fit.memory_bytes_per_s == pytest.approx(bytes_per_s, rel=1e-12)
-    assert fit.kernel_overhead_s == pytest.approx(per_call_s, rel=1e-9)
+    assert fit.kernel_overhead_s == per_call_s
     assert max(map(abs, fit.relative_errors(samples))) < 1e-9
     # Pooled: Σ work / Σ time, so the 0.5 s step weighs five times the 0.1 s one.
     two = [Sample("a", 1e10, 0, 0, 0.1, 0.1, 0.0), Sample("b", 1e11, 0, 0, 0.5, 0.5, 0.0)]
@@ -159,9 +159,15 @@ def test_fit_rates_each_kind_of_work_by_its_profiled_time_and_spreads_the_rest_o
     assert cached.memory_bytes_per_s == pytest.approx(1e10) and cached.train_flops_per_s == pytest.approx(1e9 / 0.05)
 
 
-def test_fit_without_traffic_or_spare_time_leaves_bandwidth_unset_and_overhead_zero():
-    fit = fit_compute([Sample("", 1e10, 0.0, 100, 0.09, 0.1, 0.0)])  # profiled slower than measured
+def test_fit_without_traffic_leaves_bandwidth_unset_and_refuses_steps_without_matrix_products():
+    fit = fit_compute([Sample("", 1e10, 0.0, 100, 0.09, 0.1, 0.0)])
     assert fit.memory_bytes_per_s is None and fit.kernel_overhead_s == 0.0
     assert fit.train_flops_per_s == pytest.approx(1e11)
     with pytest.raises(ValueError, match="no matrix products"):
         fit_compute([Sample("", 0.0, 1e9, 100, 0.1, 0.0, 0.1)])
+
+
+def test_dispatch_overhead_is_microseconds_per_operation():
+    from fleetsim.costs.op_profile import dispatch_overhead_s
+
+    assert 1e-7 < dispatch_overhead_s(chain_length=20, repeats=3) < 1e-3
