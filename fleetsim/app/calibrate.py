@@ -1,14 +1,16 @@
 """``fleetsim calibrate``: measure this machine's training steps and write a device profile of it.
 
 The requested configuration (model, batch, sequence length, layer-dropout ratio) and a few variants of it —
-half the batch, twice the sequence, another dropout ratio — are trained for real here with ``torch``'s
-threads as set (all cores by default), in rounds (:func:`fleetsim.costs.measurement.measure_configs`:
-warm-up steps dropped, steps during which other processes took CPU dropped, the lower quartile of the
-rest), a few more steps of each are profiled (:mod:`fleetsim.costs.op_profile`), each step's work is counted as the
-simulation counts it (:class:`~fleetsim.costs.cost_model.CostModel`), and the three figures of the
-shape-aware compute model (:mod:`fleetsim.costs.timing`: ``train_flops_per_s``, ``memory_bytes_per_s``,
-``kernel_overhead_s``) follow (:func:`fleetsim.costs.calibration.fit_compute`). The profile cites the
-measurement; figures calibrate does not measure (links, availability, power) are placeholders marked ``E:``.
+half the batch, twice the sequence at half the batch, the other dropout ratio — are trained for real here
+with ``torch``'s threads as set (all cores by default), in rounds
+(:func:`fleetsim.costs.measurement.measure_configs`: warm-up steps dropped, steps during which other
+processes took CPU dropped, the lower quartile of the rest); a few more steps of each are profiled
+(:mod:`fleetsim.costs.op_profile`) and each step's work is counted as the simulation counts it
+(:class:`~fleetsim.costs.cost_model.CostModel`). The three figures of the shape-aware compute model
+(:mod:`fleetsim.costs.timing`) follow: ``train_flops_per_s`` and ``memory_bytes_per_s`` from the time the
+profiler finds in matrix products and in the other operations, ``kernel_overhead_s`` from a chain of tiny
+operations (:func:`fleetsim.costs.calibration.fit_compute`). The profile cites the measurement; figures
+calibrate does not measure (links, availability, power) are placeholders marked ``E:``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,15 @@ import yaml
 from fleetsim.core.errors import InputError
 from fleetsim.spec.profiles import FIGURE_FIELDS
 
-__all__ = ["Calibration", "CalibrationRequest", "calibrate", "results_table", "variants"]
+__all__ = [
+    "Calibration",
+    "CalibrationRequest",
+    "calibrate",
+    "fit_measured",
+    "results_table",
+    "variants",
+    "write_profile",
+]
 
 
 @dataclass(frozen=True)
@@ -110,10 +120,8 @@ def calibrate(request: CalibrationRequest, log: Callable[[str], None] = print) -
     """
     import torch
 
-    from fleetsim.costs.calibration import Sample, fit_compute
     from fleetsim.costs.host_meter import loadavg
     from fleetsim.costs.measurement import load_for_calibration, measure_configs
-    from fleetsim.costs.op_profile import dispatch_overhead_s
 
     request.check()
     bundle, data, cost_model, max_seq = load_for_calibration(request.model, request.dataset, 2 * request.seq_len)
@@ -132,26 +140,33 @@ def calibrate(request: CalibrationRequest, log: Callable[[str], None] = print) -
         profile_steps=min(request.steps, 3),
         log=log,
     )
-    samples = []
-    for m in measured:
-        cost, split = m.cost, m.split
-        samples.append(
-            Sample(
-                m.config.label,
-                cost.flops,
-                cost.memory_bytes,
-                cost.kernel_calls,
-                m.step_s,
-                split.matmul_s,
-                split.memory_s,
-                cost.matmul_bytes,
-            )
-        )
-    fit = fit_compute(samples, dispatch_overhead_s())
+    fit = fit_measured(measured)
     peak = cost_model.peak_memory_bytes("adamw", measured[0].cost.activation_bytes)
     result = Calibration(request, measured, fit, torch.get_num_threads(), load_before, loadavg(), peak)
-    _write_yaml(request.out, profile_document(result))
+    write_profile(result)
     return result
+
+
+def fit_measured(measured: list[Any]) -> Any:
+    """The figures (:func:`fleetsim.costs.calibration.fit_compute`) from profiled measurements
+    (:class:`fleetsim.costs.measurement.Measured`), with the per-operation overhead measured now."""
+    from fleetsim.costs.calibration import Sample, fit_compute
+    from fleetsim.costs.op_profile import dispatch_overhead_s
+
+    samples = [
+        Sample(
+            m.config.label,
+            m.cost.flops,
+            m.cost.memory_bytes,
+            m.cost.kernel_calls,
+            m.step_s,
+            m.split.matmul_s,
+            m.split.memory_s,
+            m.cost.matmul_bytes,
+        )
+        for m in measured
+    ]
+    return fit_compute(samples, dispatch_overhead_s())
 
 
 def results_table(result: Calibration) -> str:
@@ -239,11 +254,13 @@ def profile_document(result: Calibration) -> dict[str, Any]:
     }
 
 
-def _write_yaml(path: Path, document: dict[str, Any]) -> None:
-    """Validate ``document`` as a profile, then write it atomically (a temporary file renamed)."""
+def write_profile(result: Calibration) -> None:
+    """Validate the profile of ``result``, then write it to its request's ``out`` atomically (a temporary
+    file renamed)."""
     from fleetsim.spec.profiles import DeviceProfile
     from fleetsim.spec.schema import validate
 
+    path, document = result.request.out, profile_document(result)
     validate(DeviceProfile, document, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

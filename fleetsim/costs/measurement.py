@@ -25,7 +25,7 @@ from fleetsim.train import assets
 from fleetsim.train.data import Split, build_task, label_codes
 from fleetsim.train.models import ModelBundle, load_model, max_positions
 
-__all__ = ["Measured", "load_for_calibration", "lower_quartile", "measure_configs"]
+__all__ = ["Measured", "load_for_calibration", "lower_quartile", "measure_configs", "merge_rounds"]
 
 
 @dataclass(frozen=True)
@@ -83,14 +83,16 @@ def measure_configs(
     warmup: int = 2,
     patience_s: float = 0.0,
     profile_steps: int = 0,
+    first_round: int = 0,
     log: Callable[[str], None] = lambda line: None,
 ) -> list[Measured]:
     """Count each configuration's step with ``cost_model``; time ``steps`` clean steps of it (``patience_s``
-    to wait out other load) and profile ``profile_steps`` more, in each of ``repeats`` rounds."""
+    to wait out other load) and profile ``profile_steps`` more, in each of ``repeats`` rounds (numbered from
+    ``first_round``: a round's number seeds its batches and blocks)."""
     costs = [cost_model.step(c.batch_size, c.seq_len, c.n_active) for c in configs]
     timings: list[list[StepTiming]] = [[] for _ in configs]
     splits: list[list[TimeSplit]] = [[] for _ in configs]
-    for r in range(repeats):
+    for r in range(first_round, first_round + repeats):
         for i, c in enumerate(configs):
             t = time_steps(
                 bundle,
@@ -104,7 +106,7 @@ def measure_configs(
                 patience_s=patience_s,
             )
             timings[i].append(t)
-            line = f"round {r + 1}/{repeats} {c.label}: median {t.median_s:.4f} s/step, "
+            line = f"round {r + 1} {c.label}: median {t.median_s:.4f} s/step, "
             line += f"{len(t.clean_s)}/{len(t.step_s)} steps clean"
             if profile_steps:
                 sp = profile_split(bundle, data, c, steps=profile_steps, warmup=1, patience_s=patience_s)
@@ -113,6 +115,16 @@ def measure_configs(
             log(f"{line}, load {loadavg()}")
     return [
         Measured(c, cost, tuple(ts), tuple(sp)) for c, cost, ts, sp in zip(configs, costs, timings, splits, strict=True)
+    ]
+
+
+def merge_rounds(earlier: list[Measured], later: list[Measured]) -> list[Measured]:
+    """The same configurations' rounds of two measurements together (``earlier`` may be empty)."""
+    if not earlier:
+        return later
+    return [
+        Measured(a.config, a.cost, a.timings + b.timings, a.splits + b.splits)
+        for a, b in zip(earlier, later, strict=True)
     ]
 
 
