@@ -34,7 +34,7 @@ from fleetsim.train.data import label_codes, partition_problem
 from fleetsim.train.datafiles import dataset_frames
 from fleetsim.train.executors import EXECUTORS
 from fleetsim.train.hardware import cuda_available
-from fleetsim.train.models import count_blocks, max_positions
+from fleetsim.train.models import architectures, count_blocks, max_positions
 from fleetsim.train.optimizers import OPTIMIZERS
 from fleetsim.world.population import draw_population
 from fleetsim.world.traces import read_trace
@@ -68,7 +68,8 @@ class LoadedScenario:
         """(train, test) frames of the scenario's dataset (own files relative to the scenario; the held-out
         rows drawn from the scenario's seed)."""
         rng = Streams(self.scenario.seed).generator("dataset-split")
-        return dataset_frames(self.scenario.dataset, self.path.parent, self.path, rng)
+        causal = self.scenario.task == "causal_lm"
+        return dataset_frames(self.scenario.dataset, self.path.parent, self.path, rng, label_optional=causal)
 
     def composition(self) -> list[tuple[str, DeviceProfile, int]]:
         """(profile id, profile, count) per fleet group, a group's own availability applied."""
@@ -161,6 +162,7 @@ def _cross_checked(
         _check_name(ARCHITECTURES, scenario.cost_model.arch, path, "cost_model.arch")
         _check_name(WEIGHT_BYTES, scenario.cost_model.weight_dtype, path, "cost_model.weight_dtype")
     model_dir = assets.model_dir(scenario.model.id)
+    _check_task(scenario, model_dir, path)
     validate_strategy(scenario.strategy, path, count_blocks(model_dir))
     _check_name(SELECTORS, scenario.selection.name, path, "selection.name")
     validate(SELECTORS[scenario.selection.name].Options, scenario.selection.options, path, ("selection", "options"))
@@ -184,6 +186,18 @@ def _cross_checked(
             read_trace(profile.availability.file)  # a broken trace is an input error now, not mid-run
     _check_outages(scenario, composition, path)
     return loaded
+
+
+def _check_task(scenario: Scenario, model_dir: Path, file: Path) -> None:
+    """A perplexity target only for a language model, and a language model only from a decoder."""
+    if scenario.stop.target_perplexity is not None and scenario.task != "causal_lm":
+        expected = "no perplexity target for task classification (set task: causal_lm, or target_accuracy)"
+        raise InputError(file, "stop.target_perplexity", expected, scenario.stop.target_perplexity)
+    if scenario.task == "causal_lm":
+        names = architectures(model_dir)
+        if not any(n.endswith(("ForCausalLM", "LMHeadModel")) for n in names):
+            expected = "a decoder with a language-model head for task causal_lm (e.g. smollm2-135m)"
+            raise InputError(file, "model.id", expected, f"{scenario.model.id} ({', '.join(names) or 'no head'})")
 
 
 def _check_outages(scenario: Scenario, composition: list[tuple[str, DeviceProfile, int]], file: Path) -> None:

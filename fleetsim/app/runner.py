@@ -143,7 +143,8 @@ class _Run:
         train_frame = frames[0]
         model_path = assets.model_dir(sc.model.id)
         init_seed = streams.integer_seed("model-init")
-        bundle = load_model(str(model_path), int(train_frame.label.nunique()), sc.model.lora, init_seed)
+        num_labels = int(train_frame.label.nunique())
+        bundle = load_model(str(model_path), num_labels, sc.model.lora, init_seed, sc.task)
         task = build_task(
             dataset_id=sc.dataset.name,
             frames=frames if sc.dataset.id is None else None,
@@ -165,7 +166,8 @@ class _Run:
         self.base = _base_config(sc)
         recipe = TrainerRecipe(
             model_path=str(model_path),
-            num_labels=int(train_frame.label.nunique()),
+            num_labels=num_labels,
+            task=sc.task,
             lora=sc.model.lora,
             init_seed=init_seed,
             train=task.train,
@@ -214,8 +216,10 @@ class _Run:
         executor = EXECUTORS[sc.executor.kind].build(recipe, local, sc.executor)  # workers load meanwhile
         self.executor = executor if wrap_executor is None else wrap_executor(executor)
         systems_only = not sc.training.trains
-        self.initial_accuracy = math.nan if systems_only else evaluator.evaluate(initial_state).accuracy
-        self.recorder = Recorder()
+        initial = None if systems_only else evaluator.evaluate(initial_state)
+        self.initial_accuracy = math.nan if initial is None else initial.accuracy
+        self.initial_perplexity = None if initial is None else initial.perplexity
+        self.recorder = Recorder(perplexity=sc.task == "causal_lm")
         self.sim = Simulation(
             scenario=sc,
             composition=loaded.composition(),
@@ -323,6 +327,7 @@ class _Run:
             self.base,
             majority_accuracy=self.task.majority_accuracy,
             initial_accuracy=self.initial_accuracy,
+            initial_perplexity=self.initial_perplexity,
             eval_examples=len(self.task.test),
             setup_s=self.setup_s,
         )
@@ -391,7 +396,11 @@ def _cost_model(sc: Scenario, bundle: ModelBundle, task: Task, model_key: str) -
     from fleetsim.costs.proxies import MetaCounter
 
     lora = sc.model.lora
-    proxy = MetaCounter(sc.cost_model.arch, sc.cost_model.weight_dtype, task.num_labels, lora.r, lora.alpha)
+    arch, dtype = sc.cost_model.arch, sc.cost_model.weight_dtype
+    if sc.task == "causal_lm":
+        proxy = MetaCounter(arch, dtype, task.num_labels, lora.r, lora.alpha, "causal_lm")
+    else:
+        proxy = MetaCounter(arch, dtype, task.num_labels, lora.r, lora.alpha)
     return CostModel(proxy, bundle.num_blocks, bundle.tensor_bytes, cache_dir=cache)
 
 

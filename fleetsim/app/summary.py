@@ -39,10 +39,12 @@ def run_summary(
     *,
     majority_accuracy: float,
     initial_accuracy: float,
+    initial_perplexity: float | None = None,
     eval_examples: int,
     setup_s: float,
 ) -> dict[str, Any]:
-    """The summary of a finished simulation (``host_time_s.total`` and ``label`` are added by the runner)."""
+    """The summary of a finished simulation (``host_time_s.total`` and ``label`` are added by the runner). A
+    causal-LM run adds its perplexities; its accuracies are next-token accuracies and it has no majority class."""
     rounds, updates = frames["rounds"], frames["updates"]
     sc = loaded.scenario
     lost: dict[str, int] = {}
@@ -63,6 +65,7 @@ def run_summary(
         else "training",
         "rounds_mode": sc.rounds.mode,
         "selection": sc.selection.name,
+        "task": sc.task,
         "model": sc.model.id,
         "dataset": sc.dataset.name,
         "fleet_size": sc.fleet_size,
@@ -77,7 +80,12 @@ def run_summary(
         "personalized_accuracy": state.last_personalized,
         "final_eval_loss": state.last_eval.loss if state.last_eval else None,
         "best_accuracy": max((a for _, a in state.history), default=None),
-        "majority_class_accuracy": majority_accuracy,
+        "majority_class_accuracy": majority_accuracy if sc.task == "classification" else None,
+        **(
+            _perplexities(sc.stop.target_perplexity, initial_perplexity, state, rounds)
+            if sc.task == "causal_lm"
+            else {}
+        ),
         "eval_examples": eval_examples,
         "updates_selected": len(updates),
         "updates_delivered": delivered,
@@ -108,6 +116,19 @@ def run_summary(
             "precision": sc.training.precision,
         },
         "versions": _versions(),
+    }
+
+
+def _perplexities(
+    target: float | None, initial: float | None, state: SimulationState, rounds: pd.DataFrame
+) -> dict[str, Any]:
+    """A language model's test perplexities: the target, before training, at the end, and the lowest."""
+    evaluated = rounds.perplexity.dropna() if "perplexity" in rounds else pd.Series(dtype=float)
+    return {
+        "target_perplexity": target,
+        "initial_perplexity": initial,
+        "final_perplexity": state.last_eval.perplexity if state.last_eval else None,
+        "best_perplexity": float(evaluated.min()) if len(evaluated) else None,
     }
 
 

@@ -27,14 +27,21 @@ class ModelCounter(Counter):
 
     def identity(self) -> dict[str, object]:
         names = sorted((n, tuple(p.shape)) for n, p in self.bundle.trainable.items())
-        return {"model": self.model_key, "trainable": names, "lora_dropout": self.bundle.lora_dropout, "kind": "model"}
+        task = self.bundle.objective.task
+        return {
+            "model": self.model_key,
+            "trainable": names,
+            "lora_dropout": self.bundle.lora_dropout,
+            "kind": "model",
+            **({"task": task} if task != "classification" else {}),
+        }
 
     def count(self, batch_size: int, seq_len: int, n_active: int, trainable_depth: int | None = None) -> StepCost:
         rows = torch.arange(batch_size) % len(self.probe)
         forward = {
             "input_ids": self.probe.input_ids[rows, :seq_len],
             "attention_mask": self.probe.attention_mask[rows, :seq_len],
-            "labels": self.probe.labels[rows],
+            "labels": self.bundle.objective.targets(self.probe, rows, seq_len),
         }
         mask = np.arange(self.n_blocks) < n_active
         with self.switch.active(mask), train_top_blocks(self.bundle.blocks, trainable_depth):

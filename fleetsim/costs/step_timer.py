@@ -155,7 +155,7 @@ def step_runner(
             out = model(
                 input_ids=data.input_ids[rows, :seq_len],
                 attention_mask=data.attention_mask[rows, :seq_len],
-                labels=data.labels[rows],
+                labels=bundle.objective.targets(data, rows, seq_len),
             )
         out.loss.backward()
         opt.step()

@@ -23,9 +23,11 @@ __all__ = ["Recorder"]
 
 
 class Recorder:
-    """Collects table rows during a run."""
+    """Collects table rows during a run; ``perplexity``: rounds have a ``perplexity`` column (a language
+    model's runs)."""
 
-    def __init__(self) -> None:
+    def __init__(self, perplexity: bool = False) -> None:
+        self.perplexity = perplexity
         self.rounds: list[dict[str, Any]] = []
         self.updates: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
@@ -100,6 +102,7 @@ class Recorder:
                 "accuracy_ci95_low": low,
                 "accuracy_ci95_high": high,
                 "eval_loss": evaluation.loss if evaluation else math.nan,
+                **({"perplexity": _perplexity(evaluation)} if self.perplexity else {}),
                 "train_loss_mean": sum(losses) / len(losses) if losses else math.nan,
                 "bytes_down": sum(r.bytes_down for r in records),
                 "bytes_up": sum(r.bytes_up for r in records),
@@ -139,3 +142,7 @@ class Recorder:
             "events": events.sort_values(["time_s", "device_id", "kind"], kind="stable").reset_index(drop=True),
             **{name: pd.DataFrame(rows) for name, rows in self.tables.items()},
         }
+
+
+def _perplexity(evaluation: EvalResult | None) -> float:
+    return math.nan if evaluation is None or evaluation.perplexity is None else evaluation.perplexity

@@ -27,6 +27,7 @@ __all__ = [
     "plot_convergence",
     "plot_memory",
     "plot_participation",
+    "plot_perplexity",
     "plot_time_breakdown",
     "write_report",
 ]
@@ -48,6 +49,11 @@ STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1)), "v"), 
 def has_accuracy(run: Run) -> bool:
     """Whether the run evaluated a model (systems-mode runs do not)."""
     return "accuracy" in run.rounds and bool(run.rounds.accuracy.notna().any())
+
+
+def has_perplexity(run: Run) -> bool:
+    """Whether the run evaluated a language model (its rounds carry a perplexity)."""
+    return "perplexity" in run.rounds and bool(run.rounds.perplexity.notna().any())
 
 
 def has_configurator(run: Run) -> bool:
@@ -89,9 +95,47 @@ def plot_convergence(run: Run) -> Figure:
             label="time to target",
         )
     ax.set_xlabel(f"simulated wall-clock time ({unit})")
-    ax.set_ylabel("test accuracy (fraction)")
-    ax.set_title(f"{run.label}: accuracy vs simulated time")
+    what = "next-token accuracy" if run.summary.get("task") == "causal_lm" else "accuracy"
+    ax.set_ylabel(f"test {what} (fraction)")
+    ax.set_title(f"{run.label}: {what} vs simulated time")
     ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_perplexity(run: Run) -> Figure:
+    """A language model's test perplexity against simulated time (log scale), the initial perplexity, the
+    target and the time to target marked."""
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    ev = run.rounds.dropna(subset=["perplexity"])
+    per, unit = time_unit(float(run.summary.get("sim_time_s") or ev.end_s.max() or 0.0))
+    initial = run.summary.get("initial_perplexity")
+    times, values = (
+        [*([0.0] if initial is not None else []), *(ev.end_s / per)],
+        [*([initial] if initial is not None else []), *ev.perplexity],
+    )
+    ax.plot(times, values, marker="o", markersize=3, label="global model")
+    if initial is not None:
+        ax.axhline(initial, color="black", linestyle="-.", linewidth=0.8, label=f"before training {initial:,.1f}")
+    target = run.summary.get("target_perplexity")
+    if target is not None:
+        ax.axhline(target, color="grey", linestyle=":", label=f"target {target:g}")
+        if run.summary.get("time_to_target_s") is not None:
+            ax.plot(
+                [run.summary["time_to_target_s"] / per],
+                [target],
+                marker="*",
+                markersize=14,
+                color="tab:red",
+                linestyle="none",
+                label="time to target",
+            )
+    ax.set_yscale("log")
+    ax.set_xlabel(f"simulated wall-clock time ({unit})")
+    ax.set_ylabel("test perplexity (exp of mean token cross-entropy, log scale)")
+    ax.set_title(f"{run.label}: perplexity vs simulated time")
+    ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -192,14 +236,19 @@ def plot_configurator(run: Run) -> Figure:
 
 FIGURES = {
     "convergence": plot_convergence,
+    "perplexity": plot_perplexity,
     "time_breakdown": plot_time_breakdown,
     "participation": plot_participation,
     "memory": plot_memory,
     "configurator": plot_configurator,
 }
-# A figure is drawn only where it means something: accuracy when a model was evaluated, the configurator's
-# choices when one chose.
-MEANINGFUL: dict[str, Callable[[Run], bool]] = {"convergence": has_accuracy, "configurator": has_configurator}
+# A figure is drawn only where it means something: accuracy when a model was evaluated, perplexity when it
+# was a language model, the configurator's choices when one chose.
+MEANINGFUL: dict[str, Callable[[Run], bool]] = {
+    "convergence": has_accuracy,
+    "perplexity": has_perplexity,
+    "configurator": has_configurator,
+}
 
 
 def figures_for(run: Run) -> dict[str, Callable[[Run], Figure]]:
@@ -219,19 +268,32 @@ def _summary_markdown(run: Run) -> str:
         + (f", cost model proxy `{s['cost_model']['proxy']}`" if s["cost_model"].get("proxy") else ""),
         f"* {s['rounds']} rounds ({s.get('rounds_mode', 'sync')}, {s.get('selection', 'uniform')} selection), "
         f"{s['sim_time_s']:,.0f} simulated seconds (stopped: {s['stop_reason']})",
-        f"* time to target {s['target_accuracy']}: " + (f"{ttt:,.0f} s" if ttt is not None else "not reached"),
-        (
-            f"* final accuracy {s['final_accuracy']:.4f} (majority class {s['majority_class_accuracy']:.4f})"
-            + (f", mean personalized {s['personalized_accuracy']:.4f}" if s.get("personalized_accuracy") else "")
-            if s.get("final_accuracy") is not None
-            else f"* no accuracy: {s.get('mode', 'no evaluation ran')}"
-        ),
+        f"* time to target {_target(s)}: " + (f"{ttt:,.0f} s" if ttt is not None else "not reached"),
+        _quality_line(s),
         f"* updates delivered {s['updates_delivered']} of {s['updates_selected']}; lost: {lost}",
         f"* device energy {s['device_energy_j'] / 3600:,.2f} Wh; "
         f"traffic {(s['bytes_down'] + s['bytes_up']) / 1e6:,.1f} MB",
         "",
     ]
     return "\n".join(lines)
+
+
+def _target(s: dict[str, Any]) -> str:
+    if s.get("target_perplexity") is not None:
+        return f"perplexity {s['target_perplexity']:g}"
+    return str(s.get("target_accuracy"))
+
+
+def _quality_line(s: dict[str, Any]) -> str:
+    if s.get("final_accuracy") is None:
+        return f"* no accuracy: {s.get('mode', 'no evaluation ran')}"
+    personal = f", mean personalized {s['personalized_accuracy']:.4f}" if s.get("personalized_accuracy") else ""
+    if s.get("task") == "causal_lm":
+        return (
+            f"* perplexity {s['initial_perplexity']:,.2f} before training, {s['final_perplexity']:,.2f} at the end; "
+            f"next-token accuracy {s['final_accuracy']:.4f}{personal}"
+        )
+    return f"* final accuracy {s['final_accuracy']:.4f} (majority class {s['majority_class_accuracy']:.4f}){personal}"
 
 
 def write_report(run: Run, out_dir: Path) -> list[Path]:

@@ -23,7 +23,6 @@ def print_summary(summary: dict[str, Any], run_dir: Path) -> None:
     table = Table(title=f"{summary['scenario']} · {summary['strategy']} · seed {summary['seed']}", show_header=False)
     table.add_column("metric", style="bold")
     table.add_column("value")
-    target = summary["target_accuracy"]
     lost = summary["updates_lost"]
     rows = [
         *([("mode", summary["mode"])] if summary.get("mode", "training") != "training" else []),
@@ -35,13 +34,7 @@ def print_summary(summary: dict[str, Any], run_dir: Path) -> None:
             f"selection (stopped: {summary['stop_reason']})",
         ),
         ("simulated time", _fmt_time(summary["sim_time_s"])),
-        ("target accuracy", "none" if target is None else f"{target:.3f}"),
-        ("time to target", _fmt_time(summary["time_to_target_s"]) if target is not None else "-"),
-        (
-            "final accuracy",
-            f"{summary['final_accuracy']:.4f}" if summary["final_accuracy"] is not None else "-",
-        ),
-        ("majority-class accuracy", f"{summary['majority_class_accuracy']:.4f}"),
+        *_quality_rows(summary),
         ("updates delivered / selected", f"{summary['updates_delivered']} / {summary['updates_selected']}"),
         ("updates lost", ", ".join(f"{k} {v}" for k, v in sorted(lost.items())) or "none"),
         *_configurator_rows(summary.get("configurator")),
@@ -57,6 +50,32 @@ def print_summary(summary: dict[str, Any], run_dir: Path) -> None:
     for key, value in rows:
         table.add_row(key, value)
     Console().print(table)
+
+
+def _number(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _quality_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """Target, time to it and the model's final quality: accuracy against the majority class, or (a language
+    model) perplexity from its start and next-token accuracy."""
+    targets = [
+        f"{name} {summary[key]:g}"
+        for key, name in (("target_accuracy", "accuracy"), ("target_perplexity", "perplexity"))
+        if summary.get(key) is not None
+    ]
+    rows = [
+        ("target", " or ".join(targets) or "none"),
+        ("time to target", _fmt_time(summary["time_to_target_s"]) if targets else "-"),
+    ]
+    if summary.get("task") == "causal_lm":
+        start, end = summary.get("initial_perplexity"), summary.get("final_perplexity")
+        rows.append(("perplexity (start → final)", f"{_number(start, 2)} → {_number(end, 2)}"))
+        rows.append(("final next-token accuracy", _number(summary["final_accuracy"])))
+    else:
+        rows.append(("final accuracy", _number(summary["final_accuracy"])))
+        rows.append(("majority-class accuracy", _number(summary["majority_class_accuracy"])))
+    return rows
 
 
 def _trained_on(host: dict[str, Any]) -> str:

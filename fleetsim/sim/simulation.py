@@ -34,14 +34,14 @@ from fleetsim.sim.client import client_process
 from fleetsim.sim.planning import plan_update
 from fleetsim.sim.state import SimulationState
 from fleetsim.spec.profiles import DeviceProfile
-from fleetsim.spec.scenario import Scenario
+from fleetsim.spec.scenario import Scenario, StopSpec
 from fleetsim.train.executors import Executor
 from fleetsim.world.fleet import Device, Fleet
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Evaluator", "Simulation"]
+__all__ = ["Evaluator", "Simulation", "reached_target"]
 
 
 class Evaluator(Protocol):
@@ -246,11 +246,11 @@ class Simulation:
         st.last_eval = evaluation
         st.last_personalized = personalized
         st.history.append((end_s, evaluation.accuracy))
-        target = sc.stop.target_accuracy
-        if target is not None and st.time_to_target_s is None and evaluation.accuracy >= target:
+        reached = reached_target(sc.stop, evaluation)
+        if reached is not None and st.time_to_target_s is None:
             st.time_to_target_s, st.round_to_target = end_s, r
             if not sc.stop.continue_after_target:
-                st.stop_reason = "target_accuracy"
+                st.stop_reason = reached
         return evaluation, personalized
 
     def _personalized_accuracy(self) -> float | None:
@@ -281,3 +281,14 @@ def _keep_first(keep: int, records: list[UpdateRecord]) -> list[UpdateRecord]:
     for i in late:
         out[i] = replace(records[i], outcome=Outcome.OVERCOMMITTED, failed_phase="upload")
     return out
+
+
+def reached_target(stop: StopSpec, evaluation: EvalResult) -> str | None:
+    """The stop target ``evaluation`` meets (``target_accuracy``: at or above; ``target_perplexity``: at or
+    below), or None. With both set, the first one met counts."""
+    if stop.target_accuracy is not None and evaluation.accuracy >= stop.target_accuracy:
+        return "target_accuracy"
+    perplexity = evaluation.perplexity
+    if stop.target_perplexity is not None and perplexity is not None and perplexity <= stop.target_perplexity:
+        return "target_perplexity"
+    return None

@@ -39,7 +39,7 @@ class SimulationState:
         last = self.last_eval
         return {
             "round_idx": self.round_idx,
-            "last_eval": {} if last is None else {"accuracy": last.accuracy, "loss": last.loss, "n": last.n_examples},
+            "last_eval": {} if last is None else _eval_dict(last),
             "last_personalized": self.last_personalized,
             "time_to_target_s": self.time_to_target_s,
             "round_to_target": self.round_to_target,
@@ -53,7 +53,7 @@ class SimulationState:
     def load_state_dict(self, state: StateDict) -> None:
         last = state["last_eval"]
         self.round_idx = int(state["round_idx"])
-        self.last_eval = EvalResult(float(last["accuracy"]), float(last["loss"]), int(last["n"])) if last else None
+        self.last_eval = _eval_result(last) if last else None
         self.last_personalized = state["last_personalized"]
         self.time_to_target_s = state["time_to_target_s"]
         self.round_to_target = state["round_to_target"]
@@ -66,3 +66,20 @@ class SimulationState:
     def round_at(self, time_s: float) -> int:
         """The round in progress at ``time_s``, or the one being waited for: rounds that ended before it."""
         return bisect.bisect_left(self.round_ends_s, time_s)
+
+
+def _eval_dict(result: EvalResult) -> StateDict:
+    out: StateDict = {"accuracy": result.accuracy, "loss": result.loss, "n": result.n_examples}
+    if result.perplexity is not None:
+        out["perplexity"] = result.perplexity
+    return out
+
+
+def _eval_result(saved: StateDict) -> EvalResult:
+    perplexity = saved.get("perplexity")
+    return EvalResult(
+        float(saved["accuracy"]),
+        float(saved["loss"]),
+        int(saved["n"]),
+        None if perplexity is None else float(perplexity),
+    )

@@ -124,7 +124,11 @@ class DatasetSpec(Strict):
         None, description="null: from the file's suffix (a folder: hf_disk)"
     )
     text: str = Field("text", description="path: the column holding the text")
-    label: str = Field("label", description="path: the column holding the class")
+    label: str = Field(
+        "label",
+        description="path: the column holding the class (task causal_lm: optional; it only shapes a "
+        "dirichlet partition)",
+    )
     test_path: str | None = Field(None, description="path: a separate test file (same format and columns)")
     test_fraction: float = Field(
         0.2, gt=0.0, lt=1.0, description="path without test_path: the share of rows held out for testing"
@@ -201,7 +205,12 @@ class RoundsSpec(Strict):
 
 class StopSpec(Strict):
     max_rounds: PositiveInt | None = None
-    target_accuracy: float | None = Field(None, gt=0.0, le=1.0)
+    target_accuracy: float | None = Field(
+        None, gt=0.0, le=1.0, description="test accuracy that ends the run (causal_lm: next-token accuracy)"
+    )
+    target_perplexity: float | None = Field(
+        None, ge=1.0, description="task causal_lm: test perplexity at or below which the run ends"
+    )
     max_sim_time_s: PositiveFloat | None = None
     # Keep going after the target is reached, until max_rounds / max_sim_time_s.
     continue_after_target: bool = False
@@ -265,6 +274,11 @@ class Scenario(Strict):
         "overrides the built-in); null: ../device_profiles next to the scenario's folder, if there is one",
     )
     fleet: list[FleetEntry] = Field(min_length=1)
+    task: Literal["classification", "causal_lm"] = Field(
+        "classification",
+        description="classification: a head over the dataset's labels; causal_lm: next-token prediction on "
+        "the text (decoder models), scored by perplexity and next-token accuracy",
+    )
     model: ModelSpec
     dataset: DatasetSpec
     training: TrainingSpec

@@ -74,9 +74,12 @@ def _read(spec: DatasetSpec, name: str, base_dir: Path, file: str | Path, field:
         raise InputError(file, field, f"a readable {fmt} table ({type(err).__name__}: {err})", name) from None
 
 
-def _columns(frame: pd.DataFrame, spec: DatasetSpec, file: str | Path, what: str) -> pd.DataFrame:
-    """``frame`` with the scenario's columns renamed to ``text``, ``label`` (strings) and ``user``."""
+def _columns(frame: pd.DataFrame, spec: DatasetSpec, file: str | Path, what: str, label_optional: bool) -> pd.DataFrame:
+    """``frame`` with the scenario's columns renamed to ``text``, ``label`` (strings) and ``user``;
+    ``label_optional``: without the label column every row is labelled ``text`` (one class)."""
     wanted = {"text": spec.text, "label": spec.label}
+    if label_optional and spec.label not in frame.columns:
+        frame = frame.assign(**{spec.label: "text"})
     if spec.partition.column is not None:
         wanted["user"] = spec.partition.column
     field = {"text": "dataset.text", "label": "dataset.label", "user": "dataset.partition.column"}
@@ -90,10 +93,11 @@ def _columns(frame: pd.DataFrame, spec: DatasetSpec, file: str | Path, what: str
 
 
 def dataset_frames(
-    spec: DatasetSpec, base_dir: Path, file: str | Path, rng: np.random.Generator
+    spec: DatasetSpec, base_dir: Path, file: str | Path, rng: np.random.Generator, label_optional: bool = False
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(train, test) frames of the scenario's dataset; ``rng`` draws the held-out rows of a file without a
-    test file (the same draw for the same seed)."""
+    test file (the same draw for the same seed); ``label_optional`` (a language model's text): a file may
+    have no label column."""
     if spec.id is not None:
         train, test = assets.load_dataset_frames(spec.id)
         if spec.partition.column is not None:
@@ -102,9 +106,10 @@ def dataset_frames(
             )
         return train, test
     assert spec.path is not None
-    rows = _columns(_read(spec, spec.path, base_dir, file, "dataset.path"), spec, file, spec.path)
+    rows = _columns(_read(spec, spec.path, base_dir, file, "dataset.path"), spec, file, spec.path, label_optional)
     if spec.test_path is not None:
-        test = _columns(_read(spec, spec.test_path, base_dir, file, "dataset.test_path"), spec, file, spec.test_path)
+        test_frame = _read(spec, spec.test_path, base_dir, file, "dataset.test_path")
+        test = _columns(test_frame, spec, file, spec.test_path, label_optional)
         return rows, test
     order = rng.permutation(len(rows))
     n_test = max(1, round(spec.test_fraction * len(rows)))

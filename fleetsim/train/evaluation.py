@@ -1,5 +1,5 @@
 """Full-depth evaluation of a trainable state: on the run's evaluation subset, or on a device's local
-held-out examples (personalized accuracy)."""
+held-out examples (personalized accuracy); scored by the model's objective (:mod:`.objectives`)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ __all__ = ["Evaluator"]
 
 
 class Evaluator:
-    """Accuracy and loss of the model with a given trainable state, every block active, at fp32, on the
-    device the model is on."""
+    """Accuracy and loss (and a language model's perplexity) of the model with a given trainable state,
+    every block active, at fp32, on the device the model is on."""
 
     def __init__(self, bundle: ModelBundle, task: Task, batch_size: int, seq_len: int):
         self.bundle = bundle
@@ -36,14 +36,15 @@ class Evaluator:
         model = self.bundle.model
         model.eval()
         test = test.to(self.bundle.device)
-        correct, loss_sum, n = 0, 0.0, len(test)
-        for start in range(0, n, self.batch_size):
-            sl = slice(start, start + self.batch_size)
-            labels = test.labels[sl]
+        goal = self.bundle.objective
+        correct, loss_sum, n = 0, 0.0, 0
+        for start in range(0, len(test), self.batch_size):
+            rows = torch.arange(start, min(start + self.batch_size, len(test)), device=test.labels.device)
             logits = model(
-                input_ids=test.input_ids[sl, : self.seq_len],
-                attention_mask=test.attention_mask[sl, : self.seq_len],
+                input_ids=test.input_ids[rows, : self.seq_len],
+                attention_mask=test.attention_mask[rows, : self.seq_len],
             ).logits
-            loss_sum += float(torch.nn.functional.cross_entropy(logits, labels, reduction="sum"))
-            correct += int((logits.argmax(-1) == labels).sum())
-        return EvalResult(accuracy=correct / n, loss=loss_sum / n, n_examples=n)
+            batch = goal.score(logits, goal.targets(test, rows, self.seq_len))
+            loss_sum, correct, n = loss_sum + batch.loss_sum, correct + batch.correct, n + batch.count
+        loss = loss_sum / n
+        return EvalResult(accuracy=correct / n, loss=loss, n_examples=n, perplexity=goal.perplexity(loss))

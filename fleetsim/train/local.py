@@ -67,7 +67,7 @@ class LocalTrainer:
         out = self.bundle.model(
             input_ids=data.input_ids[rows, :seq],
             attention_mask=data.attention_mask[rows, :seq],
-            labels=data.labels[rows],
+            labels=self.bundle.objective.targets(data, rows, seq),
         )
         return float(out.loss)
 
@@ -98,11 +98,12 @@ class LocalTrainer:
                 out = model(
                     input_ids=data.input_ids[rows, :seq],
                     attention_mask=data.attention_mask[rows, :seq],
-                    labels=data.labels[rows],
+                    labels=bundle.objective.targets(data, rows, seq),
                 )
-            out.loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            if out.loss.requires_grad:  # a language model with every block skipped has nothing to train
+                out.loss.backward()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
             losses.append(float(out.loss.detach()))
         return UpdateResult(
             probe_loss_before=before,

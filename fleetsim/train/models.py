@@ -1,6 +1,8 @@
-"""Load a pretrained transformer for sequence classification and wrap it with peft LoRA.
+"""Load a pretrained transformer for sequence classification or causal language modelling and wrap it with
+peft LoRA.
 
-The trainable state of a client update is the LoRA tensors plus the (new) classification head. Blocks —
+The trainable state of a client update is the LoRA tensors plus, for classification, the (new)
+classification head; a language model trains its LoRA tensors only (its head stays frozen). Blocks —
 the transformer layers that layer dropout may skip — are found as the ``nn.ModuleList`` with
 ``config.num_hidden_layers`` entries, which covers BERT-style encoders and LLaMA-style decoders alike.
 Models load from local files only: no model hub is reachable (offline assets, :mod:`.assets`).
@@ -20,8 +22,17 @@ from torch import nn
 
 from fleetsim.spec.scenario import LoraSpec
 from fleetsim.train.blocks import find_blocks
+from fleetsim.train.objectives import CLASSIFICATION, Objective, objective
 
-__all__ = ["ModelBundle", "count_blocks", "default_lora_targets", "load_model", "max_positions", "offline_hub"]
+__all__ = [
+    "ModelBundle",
+    "architectures",
+    "count_blocks",
+    "default_lora_targets",
+    "load_model",
+    "max_positions",
+    "offline_hub",
+]
 
 # Attention query and value projections per model family (LoRA paper, Hu et al. 2021, §7.1).
 _LORA_TARGETS: dict[str, list[str]] = {
@@ -57,6 +68,11 @@ def count_blocks(path: str | Path) -> int:
     return int(AutoConfig.from_pretrained(str(path), local_files_only=True).num_hidden_layers)
 
 
+def architectures(path: str | Path) -> list[str]:
+    """The model classes the config in ``path`` was saved from (``LlamaForCausalLM``, ``BertModel``, ...)."""
+    return [str(name) for name in json.loads((Path(path) / "config.json").read_text()).get("architectures") or []]
+
+
 def max_positions(path: str | Path) -> int | None:
     """The longest input the model in ``path`` takes (``max_position_embeddings``), if its config says."""
     raw = json.loads((Path(path) / "config.json").read_text())
@@ -66,7 +82,7 @@ def max_positions(path: str | Path) -> int | None:
 
 @dataclass
 class ModelBundle:
-    """A LoRA-wrapped classifier with what the rest of fleetsim needs to know about it."""
+    """A LoRA-wrapped model with what the rest of fleetsim needs to know about it."""
 
     model: nn.Module
     tokenizer: Any
@@ -74,6 +90,7 @@ class ModelBundle:
     blocks: nn.ModuleList  # the transformer blocks, in order
     trainable: dict[str, nn.Parameter]  # name → parameter: LoRA tensors and the head
     block_of: dict[str, int | None]  # trainable name → block index (None: outside the blocks, e.g. head)
+    objective: Objective = CLASSIFICATION  # what it is trained to predict
 
     @property
     def num_blocks(self) -> int:
@@ -134,15 +151,16 @@ def _quiet_transformers() -> None:
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 
-def load_model(path: str, num_labels: int, lora: LoraSpec, init_seed: int) -> ModelBundle:
-    """Load ``path`` (a local directory) as a sequence classifier with ``num_labels`` classes and attach LoRA.
+def load_model(path: str, num_labels: int, lora: LoraSpec, init_seed: int, task: str = "classification") -> ModelBundle:
+    """Load ``path`` (a local directory) as a sequence classifier with ``num_labels`` classes, or with
+    ``task="causal_lm"`` as a language model (``num_labels`` unused), and attach LoRA.
 
-    The new head and the LoRA matrices are initialised from ``init_seed`` on a forked torch RNG, so the same
-    seed gives the same starting model and torch's global RNG is left as it was.
+    The new head (classification) and the LoRA matrices are initialised from ``init_seed`` on a forked torch
+    RNG, so the same seed gives the same starting model and torch's global RNG is left as it was.
     """
     offline_hub()
     from peft import LoraConfig, TaskType, get_peft_model
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
     _quiet_transformers()
     config = AutoConfig.from_pretrained(path, local_files_only=True)
@@ -152,17 +170,23 @@ def load_model(path: str, num_labels: int, lora: LoraSpec, init_seed: int) -> Mo
     targets = lora.target_modules or default_lora_targets(config.model_type)
     if targets is None:
         raise ValueError(f"no default LoRA targets for model_type {config.model_type!r}: set model.lora.target_modules")
+    goal = objective(task)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(init_seed)
-        base = AutoModelForSequenceClassification.from_pretrained(
-            path,
-            num_labels=num_labels,
-            dtype=torch.float32,
-            pad_token_id=tokenizer.pad_token_id,
-            local_files_only=True,
-        )
+        if goal.causal:
+            base = AutoModelForCausalLM.from_pretrained(
+                path, dtype=torch.float32, pad_token_id=tokenizer.pad_token_id, local_files_only=True
+            )
+        else:
+            base = AutoModelForSequenceClassification.from_pretrained(
+                path,
+                num_labels=num_labels,
+                dtype=torch.float32,
+                pad_token_id=tokenizer.pad_token_id,
+                local_files_only=True,
+            )
         peft_config = LoraConfig(
-            task_type=TaskType.SEQ_CLS,
+            task_type=TaskType.CAUSAL_LM if goal.causal else TaskType.SEQ_CLS,
             r=lora.r,
             lora_alpha=lora.alpha,  # type: ignore[arg-type]  # peft annotates int; floats work
             lora_dropout=lora.dropout,
@@ -176,4 +200,4 @@ def load_model(path: str, num_labels: int, lora: LoraSpec, init_seed: int) -> Mo
         for p in block.parameters():
             owner[id(p)] = index
     block_of = {n: owner.get(id(p)) for n, p in trainable.items()}
-    return ModelBundle(model, tokenizer, config.model_type, blocks, trainable, block_of)
+    return ModelBundle(model, tokenizer, config.model_type, blocks, trainable, block_of, goal)

@@ -43,11 +43,12 @@ class Executor(ABC):
 @dataclass(frozen=True)
 class TrainerRecipe:
     """Everything a worker needs to build the trainer this process would build (picklable): the model's
-    files, its head size, LoRA settings and initialisation seed, the tokenized training split, and where
+    files, its head size and task, LoRA settings and initialisation seed, the tokenized training split, and where
     and how to train."""
 
     model_path: str
     num_labels: int
+    task: str  # classification | causal_lm
     lora: LoraSpec
     init_seed: int
     train: Split
@@ -57,7 +58,7 @@ class TrainerRecipe:
 
     def bundle(self) -> ModelBundle:
         """The model, on ``device``."""
-        bundle = load_model(self.model_path, self.num_labels, self.lora, self.init_seed)
+        bundle = load_model(self.model_path, self.num_labels, self.lora, self.init_seed, self.task)
         return bundle.to(torch.device(self.device))
 
     def trainer(self, bundle: ModelBundle | None = None) -> LocalTrainer:
