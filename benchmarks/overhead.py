@@ -86,7 +86,7 @@ def bare_side(scenario: Path, updates: pd.DataFrame) -> float:
                     p.copy_(global_state[n])
             model.train()
             opt = torch.optim.AdamW(list(params.values()), lr=row.lr)
-            g = torch.Generator().manual_seed(int(row.device_id) * 1000 + int(row.round))
+            g = torch.Generator().manual_seed(int(row.device_id) * 1000 + int(row.round) - 1)
             shard = torch.randperm(n_examples, generator=g)[: int(row.n_samples)]
             for _step in range(int(row.local_steps)):
                 pos = torch.randperm(len(shard), generator=g)[: int(row.batch_size)]

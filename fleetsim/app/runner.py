@@ -289,7 +289,12 @@ class _Run:
             self.directory.write_part(self.parts, self.recorder.rows_since(self.committed))
             self.parts += 1
             self.committed = self.recorder.counts()
-            meta = {"parts": self.parts, "initial_accuracy": self.initial_accuracy, "host_s": self._host_s()}
+            meta = {
+                "parts": self.parts,
+                "initial_accuracy": self.initial_accuracy,
+                "host_s": self._host_s(),
+                "first_round": 1,  # the committed rows' number of the first round
+            }
             self.directory.write_checkpoint(self.sim.state_dict(), meta)
         _tick(bar, state, sim_time_s)
 
@@ -304,7 +309,10 @@ class _Run:
             self.sim.load_state_dict(state)
             self.initial_accuracy = float(meta["initial_accuracy"])
             self.earlier_host_s = float(meta["host_s"])
-            self.recorder.extend(self.directory.read_parts(parts))
+            rows = self.directory.read_parts(parts)
+            if meta.get("first_round", 0) == 0:  # committed before rounds were numbered from 1
+                rows = {name: [_renumbered(row) for row in table] for name, table in rows.items()}
+            self.recorder.extend(rows)
         self.directory.drop_parts_from(parts)
 
     def _host_s(self) -> float:
@@ -337,6 +345,11 @@ class _Run:
         self.directory.write_summary(summary)
         self.directory.clean_up()
         return RunResult(self.directory.path, summary)
+
+
+def _renumbered(row: dict[str, Any]) -> dict[str, Any]:
+    """A row committed with a 0-based ``round`` column, numbered from 1."""
+    return {**row, "round": row["round"] + 1} if "round" in row else row
 
 
 def _status(loaded: LoadedScenario, label: str, status: str, rounds: int, **extra: Any) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 
 from fleetsim.app.loading import LoadedScenario
+from fleetsim.core.rounds import round_number
 from fleetsim.core.updates import Outcome, TrainConfig
 from fleetsim.core.version import VERSION as __version__
 from fleetsim.costs.cost_model import CostModel
@@ -74,7 +75,7 @@ def run_summary(
         "sim_time_s": float(rounds.end_s.iloc[-1]) if len(rounds) else 0.0,
         "target_accuracy": sc.stop.target_accuracy,
         "time_to_target_s": state.time_to_target_s,
-        "round_to_target": state.round_to_target,
+        "round_to_target": None if state.round_idx_to_target is None else round_number(state.round_idx_to_target),
         "initial_accuracy": initial_accuracy,
         "final_accuracy": state.last_eval.accuracy if state.last_eval else None,
         "personalized_accuracy": state.last_personalized,

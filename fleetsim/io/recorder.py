@@ -4,6 +4,9 @@ the README).
 ``rounds`` one row per round; ``updates`` one row per selected update; ``events`` availability changes,
 losses and waits; plus the extra tables a strategy adds (``bandit``). The tables hold simulated quantities
 only, so the same scenario and seed give identical tables; host (wall-clock) times go to ``summary.json``.
+
+Every table's ``round`` column is the round's 1-based number (round 1 is the first): the recorder is given
+0-based indices (``round_idx``) and writes :func:`~fleetsim.core.rounds.round_number` of them.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import pandas as pd
 
 from fleetsim.core.evaluation import EvalResult
 from fleetsim.core.intervals import wilson_interval
-from fleetsim.core.rounds import RoundExtras
+from fleetsim.core.rounds import RoundExtras, round_number
 from fleetsim.core.updates import Outcome, UpdatePlan, UpdateRecord, UpdateResult
 
 __all__ = ["Recorder"]
@@ -37,7 +40,7 @@ class Recorder:
         self.events.append(
             {
                 "time_s": time_s,
-                "round": round_idx,
+                "round": round_number(round_idx),
                 "device_id": -1 if device_id is None else device_id,
                 "kind": kind,
                 "detail": detail,
@@ -56,11 +59,12 @@ class Recorder:
         evaluation: EvalResult | None,
         extras: RoundExtras | None = None,
     ) -> None:
+        round_no = round_number(round_idx)
         by_device = {res.plan.device_id: res for res in results}
         for rec in records:
             plan = plans[rec.device_id]
             row = dict(vars(rec))  # a flat dataclass of plain values: no deep copy needed
-            row["round"] = row.pop("round_idx")
+            row["round"] = round_number(row.pop("round_idx"))
             row["outcome"] = rec.outcome.value
             row["failed_phase"] = rec.failed_phase or ""
             row["offline_cause"] = rec.offline_cause or ""
@@ -89,7 +93,7 @@ class Recorder:
         losses = [res.train_loss_mean for res in results]
         self.rounds.append(
             {
-                "round": round_idx,
+                "round": round_no,
                 "start_s": start_s,
                 "end_s": end_s,
                 "duration_s": end_s - start_s,
@@ -114,7 +118,7 @@ class Recorder:
         )
         if extras is not None:
             for name, rows in extras.tables.items():
-                self.tables.setdefault(name, []).extend(rows)
+                self.tables.setdefault(name, []).extend({"round": round_no, **row} for row in rows)
 
     def rows(self) -> dict[str, list[dict[str, Any]]]:
         """Every table's rows so far, by table name."""

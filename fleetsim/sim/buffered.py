@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import simpy
 
-from fleetsim.core.rounds import RoundExtras, RoundFeedback
+from fleetsim.core.rounds import RoundExtras, RoundFeedback, round_number
 from fleetsim.core.updates import Outcome, UpdatePlan, UpdateRecord
 from fleetsim.sim.client import client_process
 from fleetsim.sim.planning import plan_update
@@ -225,7 +225,7 @@ def _aggregate(
         round_columns.update(aggregate.round_columns)
     evaluation, personalized = None, None
     last = sim.limit_reason(r, end_s) is not None
-    if not systems_only and ((r + 1) % sim.scenario.evaluation.every_rounds == 0 or last):
+    if not systems_only and (round_number(r) % sim.scenario.evaluation.every_rounds == 0 or last):
         evaluation, personalized = sim.evaluate(end_s, r)
     observed = strategy.observe(RoundFeedback(r, start_s, end_s, records, plans, results, evaluation))
     columns = {

@@ -23,7 +23,7 @@ import simpy
 
 from fleetsim.core.evaluation import EvalResult
 from fleetsim.core.rng import Streams
-from fleetsim.core.rounds import Aggregate, RoundExtras, RoundFeedback
+from fleetsim.core.rounds import Aggregate, RoundExtras, RoundFeedback, round_number
 from fleetsim.core.state import StateDict
 from fleetsim.core.updates import Outcome, UpdateRecord, UpdateResult
 from fleetsim.costs.cost_model import CostModel
@@ -189,7 +189,7 @@ class Simulation:
 
         evaluation, personalized = None, None
         last = self.limit_reason(r, end_s) is not None
-        if not systems_only and ((r + 1) % sc.evaluation.every_rounds == 0 or last):
+        if not systems_only and (round_number(r) % sc.evaluation.every_rounds == 0 or last):
             evaluation, personalized = self.evaluate(end_s, r)
         observed = strategy.observe(RoundFeedback(r, start_s, end_s, ordered, plans, results, evaluation))
         extras = RoundExtras(
@@ -248,7 +248,7 @@ class Simulation:
         st.history.append((end_s, evaluation.accuracy))
         reached = reached_target(sc.stop, evaluation)
         if reached is not None and st.time_to_target_s is None:
-            st.time_to_target_s, st.round_to_target = end_s, r
+            st.time_to_target_s, st.round_idx_to_target = end_s, r
             if not sc.stop.continue_after_target:
                 st.stop_reason = reached
         return evaluation, personalized
@@ -265,7 +265,7 @@ class Simulation:
 
     def limit_reason(self, r: int, end_s: float) -> str | None:
         stop = self.scenario.stop
-        if stop.max_rounds is not None and r + 1 >= stop.max_rounds:
+        if stop.max_rounds is not None and round_number(r) >= stop.max_rounds:
             return "max_rounds"
         if stop.max_sim_time_s is not None and end_s >= stop.max_sim_time_s:
             return "max_sim_time_s"

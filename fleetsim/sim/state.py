@@ -27,7 +27,7 @@ class SimulationState:
     last_eval: EvalResult | None = None
     last_personalized: float | None = None
     time_to_target_s: float | None = None
-    round_to_target: int | None = None
+    round_idx_to_target: int | None = None  # 0-based index (summary.json: round_to_target, its number)
     stop_reason: str | None = None
     host_train_s: float = 0.0
     host_eval_s: float = 0.0
@@ -42,7 +42,7 @@ class SimulationState:
             "last_eval": {} if last is None else _eval_dict(last),
             "last_personalized": self.last_personalized,
             "time_to_target_s": self.time_to_target_s,
-            "round_to_target": self.round_to_target,
+            "round_idx_to_target": self.round_idx_to_target,
             "stop_reason": self.stop_reason,
             "host_train_s": self.host_train_s,
             "host_eval_s": self.host_eval_s,
@@ -56,7 +56,8 @@ class SimulationState:
         self.last_eval = _eval_result(last) if last else None
         self.last_personalized = state["last_personalized"]
         self.time_to_target_s = state["time_to_target_s"]
-        self.round_to_target = state["round_to_target"]
+        # Checkpoints written before rounds were numbered from 1 hold the same index as "round_to_target".
+        self.round_idx_to_target = state.get("round_idx_to_target", state.get("round_to_target"))
         self.stop_reason = state["stop_reason"]
         self.host_train_s = float(state["host_train_s"])
         self.host_eval_s = float(state["host_eval_s"])

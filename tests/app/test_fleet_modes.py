@@ -24,10 +24,10 @@ def test_async_rounds_train_for_real_and_record_staleness(write_scenario, run):
 
 
 def test_an_interrupted_async_run_says_it_cannot_resume(write_scenario, tmp_path):
-    def stop_in_round_one(inner: Executor) -> Executor:
+    def stop_in_round_2(inner: Executor) -> Executor:
         class Stopper(Executor):
             def run(self, plans, states, work):
-                if plans[0].round_idx == 1:
+                if plans[0].round_idx == 1:  # round 2
                     raise KeyboardInterrupt
                 return inner.run(plans, states, work)
 
@@ -38,7 +38,7 @@ def test_an_interrupted_async_run_says_it_cannot_resume(write_scenario, tmp_path
 
     loaded = load_scenario(write_scenario({"rounds": ASYNC, "stop": {"max_rounds": 3}}))
     with pytest.raises(RunInterrupted):
-        run_scenario(loaded, run_dir=tmp_path / "stopped", progress=False, wrap_executor=stop_in_round_one)
+        run_scenario(loaded, run_dir=tmp_path / "stopped", progress=False, wrap_executor=stop_in_round_2)
     with pytest.raises(InputError, match=r"rounds\.mode: expected a synchronous or over-committed run"):
         resume_run(tmp_path / "stopped", progress=False)
 

@@ -114,7 +114,7 @@ def test_the_summary_says_what_the_configurator_chose_and_only_with_one(two_runs
     assert "configurator" not in plain
     conf = dropped["configurator"]
     updates = pd.read_parquet(two_runs[1] / "updates.parquet")
-    first = updates[updates["round"] == 0]
+    first = updates[updates["round"] == 1]
     for tier, ratios in conf["dropout_ratio_by_tier"].items():
         expected = first[first.tier == tier].configured_dropout_ratio.mean()
         assert ratios["first"] == pytest.approx(expected, nan_ok=True)

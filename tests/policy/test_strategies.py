@@ -140,14 +140,14 @@ def test_fedadapter_trains_top_blocks_only_and_deepens_by_trials(write_scenario,
         write_scenario({"strategy": {"name": "fedadapter", "options": {"trial_every": 2}}, "stop": {"max_rounds": 2}})
     )
     updates, rounds = frames["updates"], frames["rounds"]
-    assert set(updates[updates["round"] == 0].trainable_depth) == {1}
-    assert set(updates[updates["round"] == 1].trainable_depth) == {1, 2}, "a trial round: shallow and deep groups"
+    assert set(updates[updates["round"] == 1].trainable_depth) == {1}
+    assert set(updates[updates["round"] == 2].trainable_depth) == {1, 2}, "a trial round: shallow and deep groups"
     shallow_acc, deep_acc = eval(rounds.trial.iloc[1])  # the two candidates' accuracies, depth 1 then 2
     assert rounds.trainable_depth.iloc[1] == (2 if deep_acc > shallow_acc else 1), "the better candidate wins"
     assert rounds.trial.iloc[0] == "" and rounds.trainable_depth.iloc[0] == 1
-    trial = updates[updates["round"] == 1].groupby("trainable_depth").bytes_down.max()
+    trial = updates[updates["round"] == 2].groupby("trainable_depth").bytes_down.max()
     assert trial.loc[1] < trial.loc[2], "each group exchanges only what it trains"
-    assert trial.loc[1] == updates[updates["round"] == 0].bytes_down.max()
+    assert trial.loc[1] == updates[updates["round"] == 1].bytes_down.max()
     _, full = run(write_scenario({"stop": {"max_rounds": 1}}))
     shallow = updates[updates.trainable_depth == 1]
     assert (shallow.flops < full["updates"].flops.iloc[0]).all()

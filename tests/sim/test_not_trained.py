@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fleetsim.core.rounds import round_number
 from fleetsim.train.executors import Executor
 
 
@@ -11,7 +12,7 @@ class SpyExecutor(Executor):
         self.trained: list[tuple[int, int]] = []
 
     def run(self, plans, states, work):
-        self.trained.extend((p.round_idx, p.device_id) for p in plans)
+        self.trained.extend((round_number(p.round_idx), p.device_id) for p in plans)  # as the tables number it
         return self.inner.run(plans, states, work)
 
 

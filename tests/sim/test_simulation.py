@@ -178,7 +178,7 @@ def test_stops_at_the_first_evaluation_at_or_above_the_target():
     )
     state, rounds = out["state"], out["rounds"]
     assert rounds.accuracy.tolist() == pytest.approx([0.5, 0.6, 0.7, 0.8])
-    assert state.stop_reason == "target_accuracy" and state.round_to_target == 3
+    assert state.stop_reason == "target_accuracy" and state.round_idx_to_target == 3
     assert state.time_to_target_s == rounds.end_s.iloc[3]
 
 
@@ -192,13 +192,13 @@ def test_a_round_with_nobody_selectable_waits_like_any_other():
 
 
 def test_the_recorded_dropout_ratio_is_the_executed_one():
-    # PLD keeps every block in round 0 (θ(0) = 1) although its configured ratio is 0.4.
+    # PLD keeps every block in the first round (θ(0) = 1) although its configured ratio is 0.4.
     changes = {"strategy": {"name": "pld", "options": {"ratio": 0.4, "gamma": 1.0}}, "stop": {"max_rounds": 3}}
     updates = simulate({"det_fast": 4}, changes)["updates"]
-    first = updates[updates["round"] == 0]
+    first = updates[updates["round"] == 1]
     assert (first.configured_dropout_ratio == 0.4).all() and (first.dropout_ratio == 0.0).all()
     assert (first.active_blocks_mean == 6.0).all()
-    later = updates[updates["round"] == 2]
+    later = updates[updates["round"] == 3]
     assert ((1 - later.active_blocks_mean / 6) == later.dropout_ratio).all() and later.dropout_ratio.mean() > 0
 
 
@@ -210,7 +210,7 @@ def test_overcommit_keeps_exactly_the_first_k_arrivals_and_never_trains_the_rest
     fast_end = (FAST[0] + FAST[1]) + FAST[2]
     assert rounds.n_selected.tolist() == [5, 5] and rounds.n_delivered.tolist() == [2, 2]
     assert rounds.end_s.iloc[0] == fast_end and rounds.lost_overcommitted.tolist() == [3, 3]
-    first = updates[updates["round"] == 0]
+    first = updates[updates["round"] == 1]
     assert (first[first.profile == "det_fast"].outcome == "delivered").all()
     late = first[first.profile == "det_slow"]
     assert (late.outcome == "overcommitted").all() and (late.end_s == fast_end).all()
@@ -297,11 +297,11 @@ def test_async_aggregates_every_arrival_with_fedbuff_staleness_weights_on_a_hand
     slow_end = ((0.0 + SLOW[0]) + SLOW[1]) + SLOW[2]
     assert rounds.end_s.tolist() == [*fast_ends[:6], slow_end, fast_ends[6]]
     slow = updates[updates.profile == "det_slow"].iloc[0]
-    assert slow["round"] == 6 and slow.outcome == "delivered" and slow.staleness == 6
+    assert slow["round"] == 7 and slow.outcome == "delivered" and slow.staleness == 6
     assert slow.staleness_weight == pytest.approx(7**-0.5)
-    last = updates[updates["round"] == 7].iloc[0]
+    last = updates[updates["round"] == 8].iloc[0]
     assert last.profile == "det_fast" and last.staleness == 1 and last.staleness_weight == pytest.approx(2**-0.5)
-    assert (updates[updates["round"] < 6].staleness == 0).all()
+    assert (updates[updates["round"] < 7].staleness == 0).all()
     assert (0, 1) in out["trained"] and len(out["trained"]) == 8, "trained from the version it started from"
 
 
@@ -312,7 +312,7 @@ def test_async_drops_an_update_staler_than_the_maximum_and_never_trains_it():
     assert slow.outcome == "stale" and not slow.trained
     assert all(d == 0 for _, d in out["trained"]), "the stale update is never trained"
     # No aggregation at 7.2 s: the stale update shares a window with the fast one arriving at 7.7 s.
-    assert slow["round"] == 6 and out["rounds"].n_selected.iloc[6] == 2
+    assert slow["round"] == 7 and out["rounds"].n_selected.iloc[6] == 2
 
 
 def test_systems_mode_trains_nothing_and_keeps_the_simulated_times():
@@ -325,8 +325,8 @@ def test_systems_mode_trains_nothing_and_keeps_the_simulated_times():
 
 
 def test_async_applies_each_update_as_a_staleness_weighted_delta_to_the_current_model():
-    # Rounds 0-5: the fast device's +1 from the current model (staleness 0). Round 6: the slow device's +1
-    # from version 0, six versions stale. Round 7: the fast device's +1 from version 6, one stale.
+    # Rounds 1-6: the fast device's +1 from the current model (staleness 0). Round 7: the slow device's +1
+    # from version 0, six versions stale. Round 8: the fast device's +1 from version 6, one stale.
     out = _async(max_staleness=10, executor=PlusOneExecutor())
     final = out["state"].global_state["b0"]
     assert torch.allclose(final, torch.full((2,), 6.0 + 7**-0.5 + 2**-0.5, dtype=final.dtype))
@@ -347,7 +347,7 @@ def test_an_update_whose_battery_runs_low_is_lost_offline_mid_compute_at_the_exa
     out = simulate({"det_fast": 2, "det_slow": 2}, profile_changes={"det_fast": {"battery": battery}})
     updates = out["updates"]
     fast = updates[updates.profile == "det_fast"]
-    assert fast["round"].tolist() == [0, 0], "with its battery at the threshold it does not come back in round 1"
+    assert fast["round"].tolist() == [1, 1], "with its battery at the threshold it does not come back in round 2"
     assert (fast.outcome == "offline").all() and (fast.failed_phase == "compute").all()
     assert (fast.offline_cause == "battery").all() and (
         updates[updates.profile == "det_slow"].offline_cause == ""

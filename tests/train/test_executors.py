@@ -68,12 +68,12 @@ def test_workers_give_the_tables_of_inline_byte_for_byte(kind, many):
 def test_a_worker_that_dies_is_named_and_the_run_resumes_to_the_same_tables(many, tmp_path):
     scenario, expected = many
 
-    def kill_in_round_one(inner: Executor) -> Executor:
+    def kill_in_round_2(inner: Executor) -> Executor:
         assert isinstance(inner, ProcessExecutor)
 
         class Killer(Executor):
             def run(self, plans, states, work):
-                if plans[0].round_idx == 1:
+                if plans[0].round_idx == 1:  # round 2
                     for pid in inner.worker_pids():
                         os.kill(pid, signal.SIGKILL)
                 return inner.run(plans, states, work)
@@ -85,8 +85,8 @@ def test_a_worker_that_dies_is_named_and_the_run_resumes_to_the_same_tables(many
 
     stopped = tmp_path / "stopped"
     loaded = load_scenario(scenario, [*ONE_THREAD, "executor.kind=process", "executor.workers=2"])
-    with pytest.raises(RunFailed, match=r"a worker process died while training the update of device \d+ in round 1"):
-        run_scenario(loaded, run_dir=stopped, progress=False, wrap_executor=kill_in_round_one)
+    with pytest.raises(RunFailed, match=r"a worker process died while training the update of device \d+ in round 2"):
+        run_scenario(loaded, run_dir=stopped, progress=False, wrap_executor=kill_in_round_2)
     summary = json.loads((stopped / "summary.json").read_text())
     assert summary["status"] == "interrupted" and "worker process died" in summary["reason"]
     assert summary["rounds_committed"] == 1

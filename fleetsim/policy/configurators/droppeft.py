@@ -204,7 +204,6 @@ class DropPEFTConfigurator(Configurator):
         summary = self.policy.summary()
         table: list[dict[str, object]] = [
             {
-                "round": feedback.round_idx,
                 "arm": a,
                 "ratio": self.arms[a].ratio,
                 "pulls": summary["pulls"][a],

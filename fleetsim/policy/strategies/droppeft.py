@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from fleetsim.core.rounds import Aggregate
+from fleetsim.core.rounds import Aggregate, round_number
 from fleetsim.core.schedules import DropoutConfig
 from fleetsim.core.state import StateDict
 from fleetsim.core.updates import UpdateResult
@@ -164,7 +164,7 @@ class DropPEFT(FedLoRA):
         if ptls is None or ptls.mode != "disagreement" or self.split_chosen:
             return
         self.disagreement += block_disagreement(global_state, results, self.ctx.block_of, self.ctx.n_blocks)
-        if round_idx + 1 >= ptls.choose_after_rounds:
+        if round_number(round_idx) >= ptls.choose_after_rounds:
             self.personal_blocks = np.sort(np.argsort(-self.disagreement)[: ptls.personal_blocks])
             self.split_chosen = True
 

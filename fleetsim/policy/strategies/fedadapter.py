@@ -19,7 +19,7 @@ from dataclasses import replace
 from pydantic import Field
 
 from fleetsim.core.precision import decision_value
-from fleetsim.core.rounds import Aggregate, Assignment
+from fleetsim.core.rounds import Aggregate, Assignment, round_number
 from fleetsim.core.state import StateDict
 from fleetsim.core.updates import UpdateResult
 from fleetsim.policy.aggregation import block_fedavg
@@ -50,7 +50,7 @@ class FedAdapter(FedLoRA):
         self.depth = min(options.start_depth, self.max_depth)  # state: blocks trained, from the top
 
     def is_trial(self, round_idx: int) -> bool:
-        return (round_idx + 1) % self.opts.trial_every == 0 and self.depth < self.max_depth
+        return round_number(round_idx) % self.opts.trial_every == 0 and self.depth < self.max_depth
 
     def configure(self, round_idx: int, devices: Sequence[Device]) -> Assignment:
         """Every device trains the top ``depth`` blocks; in a trial round every other one trains one more.

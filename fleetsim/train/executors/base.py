@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from fleetsim.core.registry import Registry
+from fleetsim.core.rounds import round_number
 from fleetsim.core.updates import UpdatePlan, UpdateResult
 from fleetsim.spec.scenario import ExecutorSpec, LoraSpec
 from fleetsim.train.data import Split
@@ -73,7 +74,7 @@ def longest_first(work: Sequence[float]) -> list[int]:
 
 
 def describe_update(plan: UpdatePlan) -> str:
-    return f"the update of device {plan.device_id} in round {plan.round_idx}"
+    return f"the update of device {plan.device_id} in round {round_number(plan.round_idx)}"
 
 
 @dataclass(frozen=True)
