@@ -1,8 +1,8 @@
 """``pld`` — Progressive Layer Dropping (Zhang & He, NeurIPS 2020).
 
-θ(t) = (1−θ̄)·e^(−γt) + θ̄ over rounds t; block l = 1..L is kept with probability 1 − (l/L)(1−θ(t)), so
-deeper blocks are dropped more and dropping grows over rounds. θ̄ = 1 − 2Ld/(L+1), so the drop ratio tends
-to d; d can therefore not exceed (L+1)/(2L).
+θ(t) = (1−θ̄)·e^(−γt) + θ̄ over rounds t (the round's index: t = 0 in round 1); block l = 1..L is kept with
+probability 1 − (l/L)(1−θ(t)), so deeper blocks are dropped more and dropping grows over rounds.
+θ̄ = 1 − 2Ld/(L+1), so the drop ratio tends to d; d can therefore not exceed (L+1)/(2L).
 """
 
 from __future__ import annotations
