@@ -112,9 +112,9 @@ def test_ctrl_c_stops_after_the_round_and_the_run_resumes(reference, tmp_path):
 
 
 def test_runs_started_together_into_one_folder_get_distinct_directories(tmp_path):
-    first, second = (
-        _start(str(TINY), "--set", f"output_dir={tmp_path}", "--set", "stop.max_rounds=1") for _ in range(2)
-    )
+    # Systems mode on one thread each: two processes sharing two cores, nothing here needs training.
+    settings = [f"output_dir={tmp_path}", "stop.max_rounds=1", "training.mode=none", "executor.threads_per_worker=1"]
+    first, second = (_start(str(TINY), *[a for s in settings for a in ("--set", s)]) for _ in range(2))
     outputs = [p.communicate(timeout=300)[0].strip() for p in (first, second)]
     assert first.returncode == 0 and second.returncode == 0
     assert len(set(outputs)) == 2 and all(Path(o).parent == tmp_path for o in outputs)
