@@ -133,7 +133,7 @@ def plot_perplexity(run: Run) -> Figure:
             )
     ax.set_yscale("log")
     ax.set_xlabel(f"simulated wall-clock time ({unit})")
-    ax.set_ylabel("test perplexity (exp of mean token cross-entropy, log scale)")
+    ax.set_ylabel("test perplexity (log scale)")
     ax.set_title(f"{run.label}: perplexity vs simulated time")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
@@ -268,7 +268,7 @@ def _summary_markdown(run: Run) -> str:
         + (f", cost model proxy `{s['cost_model']['proxy']}`" if s["cost_model"].get("proxy") else ""),
         f"* {s['rounds']} rounds ({s.get('rounds_mode', 'sync')}, {s.get('selection', 'uniform')} selection), "
         f"{s['sim_time_s']:,.0f} simulated seconds (stopped: {s['stop_reason']})",
-        f"* time to target {_target(s)}: " + (f"{ttt:,.0f} s" if ttt is not None else "not reached"),
+        _target_line(s, ttt),
         _quality_line(s),
         f"* updates delivered {s['updates_delivered']} of {s['updates_selected']}; lost: {lost}",
         f"* device energy {s['device_energy_j'] / 3600:,.2f} Wh; "
@@ -278,10 +278,14 @@ def _summary_markdown(run: Run) -> str:
     return "\n".join(lines)
 
 
-def _target(s: dict[str, Any]) -> str:
+def _target_line(s: dict[str, Any], ttt: float | None) -> str:
     if s.get("target_perplexity") is not None:
-        return f"perplexity {s['target_perplexity']:g}"
-    return str(s.get("target_accuracy"))
+        target = f"perplexity {s['target_perplexity']:g}"
+    elif s.get("target_accuracy") is not None:
+        target = f"accuracy {s['target_accuracy']:g}"
+    else:
+        return "* no target set"
+    return f"* time to target {target}: " + (f"{ttt:,.0f} s" if ttt is not None else "not reached")
 
 
 def _quality_line(s: dict[str, Any]) -> str:
