@@ -24,13 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from fleetsim.app.ingredients import base_config, cost_model_for
 from fleetsim.app.loading import LoadedScenario, load_saved_scenario
 from fleetsim.app.summary import run_summary
 from fleetsim.core.errors import InputError, WorkerLost
 from fleetsim.core.rng import Streams
-from fleetsim.core.updates import TrainConfig
-from fleetsim.costs.cost_model import CostModel
-from fleetsim.costs.model_counter import ModelCounter
 from fleetsim.io.recorder import Recorder
 from fleetsim.io.rundir import RunDir, reserve_run_dir
 from fleetsim.policy.strategies import StrategyContext, make_strategy
@@ -38,12 +36,12 @@ from fleetsim.sim.simulation import Simulation
 from fleetsim.sim.state import SimulationState
 from fleetsim.spec.scenario import Scenario
 from fleetsim.train import assets
-from fleetsim.train.data import Task, build_task
+from fleetsim.train.data import build_task
 from fleetsim.train.evaluation import Evaluator
 from fleetsim.train.executors import EXECUTORS, Executor, TrainerRecipe
 from fleetsim.train.hardware import resolve_device
 from fleetsim.train.local import LocalTrainer
-from fleetsim.train.models import ModelBundle, load_model
+from fleetsim.train.models import load_model
 
 __all__ = ["RunFailed", "RunInterrupted", "RunResult", "resume_run", "run_scenario"]
 
@@ -162,8 +160,8 @@ class _Run:
         if systems_only:  # no data is split: every device holds one full batch (costs at the configured batch)
             task = replace(task, shards=[np.arange(sc.training.batch_size)] * sc.fleet_size)
         self.task = task
-        self.cost_model = _cost_model(sc, bundle, task, str(model_path.resolve()))
-        self.base = _base_config(sc)
+        self.cost_model = cost_model_for(sc, bundle, task, str(model_path.resolve()))
+        self.base = base_config(sc)
         recipe = TrainerRecipe(
             model_path=str(model_path),
             num_labels=num_labels,
@@ -386,35 +384,6 @@ def _stop_on_ctrl_c(sim: Simulation) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def _base_config(sc: Scenario) -> TrainConfig:
-    """The scenario's training configuration (what every device gets before a strategy changes it)."""
-    opt = sc.training.optimizer
-    return TrainConfig(
-        local_steps=sc.training.local_steps,
-        batch_size=sc.training.batch_size,
-        seq_len=sc.training.seq_len,
-        lr=opt.lr,
-        optimizer=opt.name,
-        weight_decay=opt.weight_decay,
-    )
-
-
-def _cost_model(sc: Scenario, bundle: ModelBundle, task: Task, model_key: str) -> CostModel:
-    cache = assets.cache_dir() / "costs"
-    if sc.cost_model is None:
-        counter = ModelCounter(bundle, task.train, model_key)
-        return CostModel(counter, bundle.num_blocks, bundle.tensor_bytes, cache_dir=cache)
-    from fleetsim.costs.proxies import MetaCounter
-
-    lora = sc.model.lora
-    arch, dtype = sc.cost_model.arch, sc.cost_model.weight_dtype
-    if sc.task == "causal_lm":
-        proxy = MetaCounter(arch, dtype, task.num_labels, lora.r, lora.alpha, "causal_lm")
-    else:
-        proxy = MetaCounter(arch, dtype, task.num_labels, lora.r, lora.alpha)
-    return CostModel(proxy, bundle.num_blocks, bundle.tensor_bytes, cache_dir=cache)
 
 
 def _progress_bar(total: int | None, name: str, enabled: bool, done: int) -> Any:
