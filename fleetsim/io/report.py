@@ -78,22 +78,9 @@ def plot_convergence(run: Run) -> Figure:
             linestyle="--",
             label="mean personalized",
         )
-    majority = run.summary.get("majority_class_accuracy")
-    if majority is not None:
-        ax.axhline(majority, color="black", linestyle="-.", linewidth=0.8, label=f"majority class {majority:.0%}")
-    target = run.summary.get("target_accuracy")
-    if target is not None:
-        ax.axhline(target, color="grey", linestyle=":", label=f"target {target:.0%}")
-    if run.summary.get("time_to_target_s") is not None:
-        ax.plot(
-            [run.summary["time_to_target_s"] / per],
-            [float(target or 0.0)],
-            marker="*",
-            markersize=14,
-            color="tab:red",
-            linestyle="none",
-            label="time to target",
-        )
+    majority, target = run.summary.get("majority_class_accuracy"), run.summary.get("target_accuracy")
+    reference = None if majority is None else (majority, f"majority class {majority:.0%}")
+    _mark_levels(ax, run, per, reference, None if target is None else (target, f"target {target:.0%}"))
     ax.set_xlabel(f"simulated wall-clock time ({unit})")
     what = "next-token accuracy" if run.summary.get("task") == "causal_lm" else "accuracy"
     ax.set_ylabel(f"test {what} (fraction)")
@@ -102,6 +89,27 @@ def plot_convergence(run: Run) -> Figure:
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def _mark_levels(
+    ax: Any, run: Run, per: float, reference: tuple[float, str] | None, target: tuple[float, str] | None
+) -> None:
+    """A reference level (dash-dot), the target (dotted) and, when reached, the time to target (a star)."""
+    if reference is not None:
+        ax.axhline(reference[0], color="black", linestyle="-.", linewidth=0.8, label=reference[1])
+    if target is None:
+        return
+    ax.axhline(target[0], color="grey", linestyle=":", label=target[1])
+    if run.summary.get("time_to_target_s") is not None:
+        ax.plot(
+            [run.summary["time_to_target_s"] / per],
+            [target[0]],
+            marker="*",
+            markersize=14,
+            color="tab:red",
+            linestyle="none",
+            label="time to target",
+        )
 
 
 def plot_perplexity(run: Run) -> Figure:
@@ -116,21 +124,9 @@ def plot_perplexity(run: Run) -> Figure:
         [*([initial] if initial is not None else []), *ev.perplexity],
     )
     ax.plot(times, values, marker="o", markersize=3, label="global model")
-    if initial is not None:
-        ax.axhline(initial, color="black", linestyle="-.", linewidth=0.8, label=f"before training {initial:,.1f}")
     target = run.summary.get("target_perplexity")
-    if target is not None:
-        ax.axhline(target, color="grey", linestyle=":", label=f"target {target:g}")
-        if run.summary.get("time_to_target_s") is not None:
-            ax.plot(
-                [run.summary["time_to_target_s"] / per],
-                [target],
-                marker="*",
-                markersize=14,
-                color="tab:red",
-                linestyle="none",
-                label="time to target",
-            )
+    level = None if target is None else (target, f"target {target:g}")
+    _mark_levels(ax, run, per, None if initial is None else (initial, f"before training {initial:,.1f}"), level)
     ax.set_yscale("log")
     ax.set_xlabel(f"simulated wall-clock time ({unit})")
     ax.set_ylabel("test perplexity (log scale)")
