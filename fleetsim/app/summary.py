@@ -135,17 +135,18 @@ def _perplexities(
 
 def configurator_summary(rounds: pd.DataFrame, updates: pd.DataFrame) -> dict[str, Any] | None:
     """What an online configurator chose: the mean configured dropout ratio per tier and the mean round
-    time, over the first and the last quarter of the rounds (at least one round each); None without one."""
+    time, over the first and the last quarter of the rounds (at least one round each; a tier's ratio is None
+    where it took no part); None without a configurator."""
     if "arm" not in updates.columns or updates.arm.isna().all() or not len(rounds):
         return None
     n = max(1, len(rounds) // 4)
     first, last = set(rounds["round"].iloc[:n]), set(rounds["round"].iloc[-n:])
-    by_tier: dict[str, dict[str, float]] = {}
+    by_tier: dict[str, dict[str, float | None]] = {}  # None: the tier took no part in those rounds
     for tier, rows in updates.groupby("tier"):
         early, late = rows[rows["round"].isin(first)], rows[rows["round"].isin(last)]
         by_tier[str(tier)] = {
-            "first": float(early.configured_dropout_ratio.mean()) if len(early) else float("nan"),
-            "last": float(late.configured_dropout_ratio.mean()) if len(late) else float("nan"),
+            "first": float(early.configured_dropout_ratio.mean()) if len(early) else None,
+            "last": float(late.configured_dropout_ratio.mean()) if len(late) else None,
         }
     durations = rounds.end_s - rounds.start_s
     return {

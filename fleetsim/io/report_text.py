@@ -92,7 +92,8 @@ def _configurator_rows(conf: dict[str, Any] | None) -> list[tuple[str, str]]:
         return []
     n, times = conf["rounds_each"], conf["round_time_s"]
     ratios = ", ".join(
-        f"{tier} {r['first']:.2f} → {r['last']:.2f}" for tier, r in conf["dropout_ratio_by_tier"].items()
+        f"{tier} {_number(r['first'], 2)} → {_number(r['last'], 2)}"
+        for tier, r in conf["dropout_ratio_by_tier"].items()
     )
     return [
         (f"configurator: dropout (first → last {n} rounds)", ratios),
