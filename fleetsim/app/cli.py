@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from fleetsim.app.arguments import number, positive_int, seed_list, whole
 from fleetsim.core.errors import InputError
 
 __all__ = ["main"]
@@ -44,11 +45,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--executor", default=None, metavar="KIND", help="who trains updates: inline, process or ray (executor.kind)"
     )
-    run.add_argument("--workers", type=_positive_int, default=None, help="process/ray workers (executor.workers)")
+    run.add_argument("--workers", type=positive_int, default=None, help="process/ray workers (executor.workers)")
     run.add_argument(
-        "--seeds", type=_seed_list, default=None, metavar="S1,S2,...", help="run once per seed and compare them"
+        "--seeds", type=seed_list, default=None, metavar="S1,S2,...", help="run once per seed and compare them"
     )
-    run.add_argument("--jobs", type=_positive_int, default=1, help="with --seeds: runs at a time, in processes")
+    run.add_argument("--jobs", type=positive_int, default=1, help="with --seeds: runs at a time, in processes")
     run.add_argument("--quiet", action="store_true", help="no progress bar and no table")
 
     val = sub.add_parser("validate", help="check a scenario or study file (and the profiles it names) without running")
@@ -60,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     study.set_defaults(handler=_study)
     study.add_argument("study", type=Path, nargs="?", help="study file (or --resume STUDY_DIR)")
     study.add_argument("--resume", type=Path, default=None, metavar="STUDY_DIR", help="go on with a stopped study")
-    study.add_argument("--jobs", type=_positive_int, default=1, help="runs at a time, in worker processes")
+    study.add_argument("--jobs", type=positive_int, default=1, help="runs at a time, in worker processes")
     study.add_argument(
         "--set",
         dest="overrides",
@@ -103,16 +104,16 @@ def _parser() -> argparse.ArgumentParser:
     cal = sub.add_parser("calibrate", help="measure this machine's training steps; write a device profile of it")
     cal.set_defaults(handler=_calibrate)
     cal.add_argument("--model", required=True, help="model id (minilm-l6, smollm2-135m) or a local HF directory")
-    cal.add_argument("--batch", type=_whole, required=True, help="rows per step")
-    cal.add_argument("--seq", type=_whole, required=True, help="tokens per row")
-    cal.add_argument("--ratio", type=_number, default=0.0, help="layer-dropout ratio (default 0: full depth)")
+    cal.add_argument("--batch", type=whole, required=True, help="rows per step")
+    cal.add_argument("--seq", type=whole, required=True, help="tokens per row")
+    cal.add_argument("--ratio", type=number, default=0.0, help="layer-dropout ratio (default 0: full depth)")
     cal.add_argument("--dataset", default="reuters-r8", help="examples to train on (default reuters-r8)")
-    cal.add_argument("--repeats", type=_whole, default=3, help="rounds over the configurations (default 3)")
-    cal.add_argument("--steps", type=_whole, default=5, help="timed steps per configuration and round (default 5)")
-    cal.add_argument("--warmup", type=_whole, default=2, help="untimed steps first (default 2)")
+    cal.add_argument("--repeats", type=whole, default=3, help="rounds over the configurations (default 3)")
+    cal.add_argument("--steps", type=whole, default=5, help="timed steps per configuration and round (default 5)")
+    cal.add_argument("--warmup", type=whole, default=2, help="untimed steps first (default 2)")
     cal.add_argument(
         "--patience",
-        type=_number,
+        type=number,
         default=30.0,
         metavar="SECONDS",
         help="per configuration and repeat: how long to wait out other load on the machine (default 30)",
@@ -212,37 +213,6 @@ def _study(args: argparse.Namespace) -> int:
 def _print_comparison(root: Path, paths: dict[str, Path]) -> None:
     print((root / "comparison.md").read_text())
     print(f"study: {root}\ncurves: {paths['png']}")
-
-
-def _seed_list(text: str) -> list[int]:
-    try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seeds as integers separated by commas, got {text!r}") from None
-    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"expected distinct seeds >= 0 separated by commas, got {text!r}")
-    return seeds
-
-
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return int(text)
-
-
-def _whole(text: str) -> int:
-    """An integer as typed (range checked by the command, so its error names the flag in one line)."""
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-
-
-def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
 def _calibrate(args: argparse.Namespace) -> int:
