@@ -39,7 +39,7 @@ def cost_model_for(sc: Scenario, bundle: ModelBundle, task: Task, model_key: str
 
     lora = sc.model.lora
     arch, dtype = sc.cost_model.arch, sc.cost_model.weight_dtype
-    if sc.task == "causal_lm":
+    if sc.language_model:
         proxy = MetaCounter(arch, dtype, task.num_labels, lora.r, lora.alpha, "causal_lm")
     else:
         proxy = MetaCounter(arch, dtype, task.num_labels, lora.r, lora.alpha)

@@ -68,8 +68,8 @@ class LoadedScenario:
         """(train, test) frames of the scenario's dataset (own files relative to the scenario; the held-out
         rows drawn from the scenario's seed)."""
         rng = Streams(self.scenario.seed).generator("dataset-split")
-        causal = self.scenario.task == "causal_lm"
-        return dataset_frames(self.scenario.dataset, self.path.parent, self.path, rng, label_optional=causal)
+        sc = self.scenario
+        return dataset_frames(sc.dataset, self.path.parent, self.path, rng, label_optional=sc.language_model)
 
     def composition(self) -> list[tuple[str, DeviceProfile, int]]:
         """(profile id, profile, count) per fleet group, a group's own availability applied."""
@@ -190,10 +190,10 @@ def _cross_checked(
 
 def _check_task(scenario: Scenario, model_dir: Path, file: Path) -> None:
     """A perplexity target only for a language model, and a language model only from a decoder."""
-    if scenario.stop.target_perplexity is not None and scenario.task != "causal_lm":
+    if scenario.stop.target_perplexity is not None and not scenario.language_model:
         expected = "no perplexity target for task classification (set task: causal_lm, or target_accuracy)"
         raise InputError(file, "stop.target_perplexity", expected, scenario.stop.target_perplexity)
-    if scenario.task == "causal_lm":
+    if scenario.language_model:
         names = architectures(model_dir)
         if not any(n.endswith(("ForCausalLM", "LMHeadModel")) for n in names):
             expected = "a decoder with a language-model head for task causal_lm (e.g. smollm2-135m)"

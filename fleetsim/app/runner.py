@@ -217,7 +217,7 @@ class _Run:
         initial = None if systems_only else evaluator.evaluate(initial_state)
         self.initial_accuracy = math.nan if initial is None else initial.accuracy
         self.initial_perplexity = None if initial is None else initial.perplexity
-        self.recorder = Recorder(perplexity=sc.task == "causal_lm")
+        self.recorder = Recorder(perplexity=sc.language_model)
         self.sim = Simulation(
             scenario=sc,
             composition=loaded.composition(),

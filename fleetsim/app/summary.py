@@ -81,12 +81,8 @@ def run_summary(
         "personalized_accuracy": state.last_personalized,
         "final_eval_loss": state.last_eval.loss if state.last_eval else None,
         "best_accuracy": max((a for _, a in state.history), default=None),
-        "majority_class_accuracy": majority_accuracy if sc.task == "classification" else None,
-        **(
-            _perplexities(sc.stop.target_perplexity, initial_perplexity, state, rounds)
-            if sc.task == "causal_lm"
-            else {}
-        ),
+        "majority_class_accuracy": None if sc.language_model else majority_accuracy,
+        **(_perplexities(sc.stop.target_perplexity, initial_perplexity, state, rounds) if sc.language_model else {}),
         "eval_examples": eval_examples,
         "updates_selected": len(updates),
         "updates_delivered": delivered,

@@ -18,6 +18,7 @@ from matplotlib.ticker import MaxNLocator
 
 from fleetsim.core.updates import Outcome
 from fleetsim.io.curves import time_unit
+from fleetsim.io.report_text import language_model
 from fleetsim.io.runs import Run
 
 __all__ = [
@@ -82,7 +83,7 @@ def plot_convergence(run: Run) -> Figure:
     reference = None if majority is None else (majority, f"majority class {majority:.0%}")
     _mark_levels(ax, run, per, reference, None if target is None else (target, f"target {target:.0%}"))
     ax.set_xlabel(f"simulated wall-clock time ({unit})")
-    what = "next-token accuracy" if run.summary.get("task") == "causal_lm" else "accuracy"
+    what = "next-token accuracy" if language_model(run.summary) else "accuracy"
     ax.set_ylabel(f"test {what} (fraction)")
     ax.set_title(f"{run.label}: {what} vs simulated time")
     ax.grid(alpha=0.3)
@@ -288,7 +289,7 @@ def _quality_line(s: dict[str, Any]) -> str:
     if s.get("final_accuracy") is None:
         return f"* no accuracy: {s.get('mode', 'no evaluation ran')}"
     personal = f", mean personalized {s['personalized_accuracy']:.4f}" if s.get("personalized_accuracy") else ""
-    if s.get("task") == "causal_lm":
+    if language_model(s):
         return (
             f"* perplexity {s['initial_perplexity']:,.2f} before training, {s['final_perplexity']:,.2f} at the end; "
             f"next-token accuracy {s['final_accuracy']:.4f}{personal}"

@@ -8,7 +8,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["print_summary"]
+__all__ = ["language_model", "print_summary"]
+
+
+def language_model(summary: dict[str, Any]) -> bool:
+    """Whether a run's summary is of a language model (``task: causal_lm``): perplexity, next-token accuracy."""
+    return summary.get("task") == "causal_lm"
 
 
 def _fmt_time(seconds: float | None) -> str:
@@ -68,7 +73,7 @@ def _quality_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
         ("target", " or ".join(targets) or "none"),
         ("time to target", _fmt_time(summary["time_to_target_s"]) if targets else "-"),
     ]
-    if summary.get("task") == "causal_lm":
+    if language_model(summary):
         start, end = summary.get("initial_perplexity"), summary.get("final_perplexity")
         rows.append(("perplexity (start → final)", f"{_number(start, 2)} → {_number(end, 2)}"))
         rows.append(("final next-token accuracy", _number(summary["final_accuracy"])))

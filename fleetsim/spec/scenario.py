@@ -292,6 +292,11 @@ class Scenario(Strict):
     outages: list[OutageSpec] = Field(default_factory=list, description="correlated outages of groups of devices")
 
     @property
+    def language_model(self) -> bool:
+        """Whether the run fine-tunes a language model (``task: causal_lm``): perplexity, no majority class."""
+        return self.task == "causal_lm"
+
+    @property
     def fleet_size(self) -> int:
         return sum(e.count for e in self.fleet)
 
