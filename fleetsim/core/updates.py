@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -71,10 +72,20 @@ class UpdatePlan:
         """Per block, the number of local steps in which it ran (and its LoRA was trained)."""
         return self.mask.sum(axis=0)
 
+    @cached_property
+    def blocks_per_step(self) -> tuple[int, ...]:
+        """How many blocks run in each local step."""
+        return tuple(self.mask.sum(axis=1).tolist())
+
     @property
     def dropped_fraction(self) -> float:
         """The dropout ratio executed: the fraction of (step, block) pairs skipped."""
-        return float(1.0 - self.mask.mean())
+        return 1.0 - sum(self.blocks_per_step) / self.mask.size
+
+    @property
+    def active_blocks_mean(self) -> float:
+        """Blocks run per local step, averaged over the update's steps."""
+        return sum(self.blocks_per_step) / self.mask.shape[0]
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from fleetsim.core.updates import UpdateCost, UpdatePlan
+from fleetsim.core.updates import TrainConfig, UpdateCost, UpdatePlan
 from fleetsim.costs.counting import Counter, StepCost, library_versions
 from fleetsim.train.optimizers import OPTIMIZERS
 
@@ -32,6 +32,7 @@ __all__ = ["CostModel", "MeanStep"]
 
 _COST_CODE_VERSION = 5  # bump when counting changes, to invalidate the disk cache
 _FIELDS = [f.name for f in fields(StepCost)]
+_UPDATES_CACHED = 4096  # update costs kept (by config, batch and blocks per step); cleared when full
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class CostModel:
         self.transfer_bytes = counter.trainable_bytes
         self.cache_dir = cache_dir
         self._anchors: dict[tuple[int, int], tuple[StepCost, StepCost, StepCost]] = {}
+        self._updates: dict[tuple[TrainConfig, int, tuple[int, ...]], UpdateCost] = {}
 
     def _anchor_counts(self, batch_size: int, seq_len: int) -> tuple[StepCost, StepCost, StepCost]:
         """Counted costs with 0, 1 and all blocks of the counter's architecture."""
@@ -157,10 +159,20 @@ class CostModel:
         its shard allows; the tensors its config exchanges)."""
         config = plan.config
         batch = config.rows_per_step(plan.n_samples)
+        # The cost depends on the config, the batch and how many blocks each step runs, in any order.
+        counts = () if config.trainable_depth is not None else tuple(sorted(plan.blocks_per_step))
+        key = (config, batch, counts)
+        cost = self._updates.get(key)
+        if cost is None:
+            if len(self._updates) >= _UPDATES_CACHED:
+                self._updates.clear()
+            cost = self._updates[key] = self._update(config, batch, counts)
+        return cost
+
+    def _update(self, config: TrainConfig, batch: int, counts: tuple[int, ...]) -> UpdateCost:
         if config.trainable_depth is not None:  # every block runs; only the top ones train
             steps = [self.top_blocks_step(batch, config.seq_len, config.trainable_depth)] * config.local_steps
         else:
-            counts = [int(n) for n in plan.mask.sum(axis=1)]
             by_count = {n: self.step(batch, config.seq_len, n) for n in set(counts)}
             steps = [by_count[n] for n in counts]
         return UpdateCost(

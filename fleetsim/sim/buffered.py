@@ -31,7 +31,7 @@ import simpy
 
 from fleetsim.core.rounds import RoundExtras, RoundFeedback, round_number
 from fleetsim.core.updates import Outcome, UpdatePlan, UpdateRecord
-from fleetsim.sim.client import client_process
+from fleetsim.sim.client import Attempt, start_update
 from fleetsim.sim.planning import plan_update
 from fleetsim.world.fleet import Device
 
@@ -101,32 +101,44 @@ def buffered_server(sim: Simulation) -> Generator[simpy.Event, object, None]:
     systems_only = not sc.training.trains
     in_flight: dict[int, _InFlight] = {}
     window: list[tuple[UpdateRecord, _InFlight]] = []
-    ended: list[tuple[int, UpdateRecord]] = []
+    ended: list[tuple[int, Attempt]] = []
     busy: set[int] = set()
     versions: dict[int, dict[str, torch.Tensor]] = {st.round_idx: st.global_state}
-    records: dict[int, UpdateRecord] = {}  # written by each client process when its update ends
-    wake = [env.event()]
-    serial = [0]
+    wake = [env.event()]  # the server sleeps on this: an update ended, a retry is due, or the time limit
+    retry = [0]  # the retry timeout that counts (one per wait; earlier ones wake nobody)
+    serial = 0
+    # One stream each for drawing candidates and for selecting among them, drawn in dispatch order (an
+    # asynchronous run does not resume, so their states are never saved).
+    dispatch, choose = sim.streams.generator("dispatch"), sim.streams.generator("selection-async")
     window_start_s = env.now
     delivered = 0  # in the current window
 
-    def run_client(
-        key: int, flight: _InFlight, client: Generator[simpy.Event, object, None]
-    ) -> Generator[simpy.Event, object, None]:
-        yield from client
-        ended.append((key, records.pop(flight.device.id)))
+    def poke() -> None:
         if not wake[0].triggered:
             wake[0].succeed()
 
+    def on_end(key: int) -> Callable[[Attempt], None]:
+        def record(attempt: Attempt) -> None:
+            ended.append((key, attempt))
+            poke()
+
+        return record
+
+    def retry_due(token: int) -> Callable[[simpy.Event], None]:
+        return lambda _: poke() if retry[0] == token else None
+
+    limit = sc.stop.max_sim_time_s
+    if limit is not None:
+        env.timeout(max(limit - env.now, 0.0)).callbacks.append(lambda _: poke())  # type: ignore[union-attr]
     while st.stop_reason is None and not sim.stop_requested:
         free = concurrency - len(in_flight)
         if free > 0:
-            candidates = _candidates(sim, busy, free, serial[0])
-            selected = strategy.select(st.round_idx, candidates, free, serial[0] + 1) if candidates else []
+            candidates = _candidates(sim, busy, free, dispatch)
+            selected = strategy.select(st.round_idx, candidates, free, choose) if candidates else []
             if selected:
                 assignment = strategy.configure(st.round_idx, selected)
                 for d in selected:
-                    serial[0] += 1
+                    serial += 1
                     plan = plan_update(
                         st.round_idx,
                         d.id,
@@ -134,33 +146,28 @@ def buffered_server(sim: Simulation) -> Generator[simpy.Event, object, None]:
                         sim.shards[d.id],
                         sim.cost_model.model_blocks,
                         sim.streams,
-                        serial[0],
+                        serial,
                         trains=not systems_only,
                     )
                     cost = sim.cost_model.update(plan)
-                    cond = sim.fleet.conditions(d, st.round_idx, serial[0])
-                    flight = _InFlight(d, plan, cost.flops, st.round_idx)
-                    in_flight[serial[0]] = flight
+                    cond = sim.fleet.conditions(d, st.round_idx, serial)
+                    in_flight[serial] = _InFlight(d, plan, cost.flops, st.round_idx)
                     busy.add(d.id)
-                    client = client_process(env, plan, d, cost, cond, sim.fleet, sim.recorder.event, records)
-                    env.process(run_client(serial[0], flight, client))
+                    start_update(env, plan, d, cost, cond, sim.fleet, on_end(serial))
             elif not in_flight:
                 sim.recorder.event(env.now, st.round_idx, None, "wait", "nobody to dispatch")
-        limit = sc.stop.max_sim_time_s
-        waits: list[simpy.Event] = [wake[0]]
+        retry[0] += 1
         if len(in_flight) < concurrency:
-            waits.append(env.timeout(rounds.retry_s))
-        if limit is not None:
-            waits.append(env.timeout(max(limit - env.now, 0.0)))
-        yield env.any_of(waits)
-        if wake[0].triggered:
-            wake[0] = env.event()
+            env.timeout(rounds.retry_s).callbacks.append(retry_due(retry[0]))  # type: ignore[union-attr]
+        yield wake[0]
+        wake[0] = env.event()
         while ended:
-            key, rec = ended.pop(0)
+            key, attempt = ended.pop(0)
             flight = in_flight.pop(key)
-            if rec.outcome is Outcome.DELIVERED and st.round_idx - flight.version > rounds.max_staleness:
-                rec = replace(rec, outcome=Outcome.STALE, failed_phase="upload")
-                sim.recorder.event(env.now, st.round_idx, rec.device_id, str(Outcome.STALE), "upload")
+            outcome = attempt.outcome
+            if outcome is Outcome.DELIVERED and st.round_idx - flight.version > rounds.max_staleness:
+                outcome = Outcome.STALE
+            rec = attempt.finish(env.now, outcome, sim.fleet, sim.recorder.event, st.round_idx)
             window.append((rec, flight))
             delivered += rec.outcome is Outcome.DELIVERED
             if delivered >= rounds.clients_per_round:
@@ -177,12 +184,12 @@ def buffered_server(sim: Simulation) -> Generator[simpy.Event, object, None]:
             st.stop_reason = "max_sim_time_s"  # updates still in flight or in the window are not recorded
 
 
-def _candidates(sim: Simulation, busy: set[int], free: int, serial: int) -> list[Device]:
-    """Online, idle devices to select ``free`` from, in id order (see the module docstring)."""
+def _candidates(sim: Simulation, busy: set[int], free: int, rng: np.random.Generator) -> list[Device]:
+    """Online, idle devices to select ``free`` from, in id order (see the module docstring); ``rng``: the
+    server's dispatch stream."""
     fleet, now = sim.fleet, sim.env.now
     if len(fleet) <= EXACT_POOL_MAX:
         return [d for d in fleet.available(now) if d.id not in busy]
-    rng = sim.streams.generator("dispatch", serial)
     want, picked = POOL_PER_SEAT * free, {}
     for device_id in rng.integers(0, len(fleet), size=TRIES_PER_SEAT * free):
         d = fleet.devices[int(device_id)]
@@ -203,7 +210,7 @@ def _aggregate(
     """Train the window's delivered updates, aggregate them with staleness weights, evaluate, record."""
     env, st, strategy, rounds = sim.env, sim.state, sim.strategy, sim.scenario.rounds
     r, end_s = st.round_idx, env.now
-    records = [replace(rec, round_idx=r) for rec, _ in window]  # the window it ended in (staleness: since when)
+    records = [rec for rec, _ in window]  # each in the window it ended in (staleness: since when)
     plans = {rec.device_id: f.plan for rec, f in window}
     delivered = [(rec, f) for rec, f in window if rec.outcome is Outcome.DELIVERED]
     weights = {rec.device_id: staleness_weight(r - f.version, rounds.staleness_exponent) for rec, f in delivered}

@@ -1,11 +1,14 @@
-"""One client's update as a SimPy process: download ▸ compute ▸ upload, or lost on the way.
+"""One client's update: download ▸ compute ▸ upload, or lost on the way.
 
-Durations come from the one time model (:func:`fleetsim.costs.timing.phase_times`). The update is lost —
-``offline`` (its device's online period ends, an outage takes it or its battery runs low while it works),
-``failure`` (at a uniform point of its planned time), ``oom`` (peak memory above usable memory, when training
-would start), or ended by the server —
-``deadline``, or ``overcommitted`` (the round already has its first K updates) — at the earliest of those
-moments, and recorded with its reason and phase.
+Durations come from the one time model (:func:`fleetsim.costs.timing.phase_times`). Everything about the
+update's course is known when it starts (:class:`Attempt`): it is lost — ``offline`` (its device's online
+period ends, an outage takes it or its battery runs low while it works), ``failure`` (at a uniform point of
+its planned time) or ``oom`` (peak memory above usable memory, when training would start) — at the earliest
+of those moments, or delivered when its upload ends. So an update is one SimPy timeout to that moment: a
+process (:func:`client_process`) in synchronous rounds, where the server may end it early — ``deadline``,
+or ``overcommitted`` (the round already has its first K updates) — and a timeout with a callback
+(:func:`start_update`) in asynchronous rounds, where nothing ends it early. Either way it is recorded with
+its reason and the phase it was in (a loss at a phase boundary falls in the later phase).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from fleetsim.costs.timing import phase_times
 from fleetsim.world.battery import Load
 from fleetsim.world.fleet import Device
 
-__all__ = ["Watch", "client_process", "planned_loss"]
+__all__ = ["Attempt", "Watch", "client_process", "planned_loss", "start_update"]
 
 PHASES = ("download", "compute", "upload")
 LogEvent = Callable[[float, int, int | None, str, str], None]  # (time_s, round, device, kind, detail)
@@ -58,6 +61,77 @@ class Watch(Protocol):
     def spend(self, device: Device, start_s: float, load: Load) -> None: ...
 
 
+class Attempt:
+    """One update's planned course from ``start_s``: its phase durations, when it ends and how."""
+
+    __slots__ = ("cond", "cost", "device", "durations", "end_s", "ends", "outcome", "plan", "powers", "start_s", "why")
+
+    def __init__(
+        self, plan: UpdatePlan, device: Device, cost: UpdateCost, cond: Conditions, watch: Watch, start_s: float
+    ):
+        profile = device.profile
+        times = phase_times(
+            profile,
+            cond,
+            flops=cost.flops,
+            download_bytes=cost.download_bytes,
+            upload_bytes=cost.upload_bytes,
+            memory_bytes=cost.memory_bytes,
+            kernel_calls=cost.kernel_calls,
+        )
+        self.plan, self.device, self.cost, self.cond, self.start_s = plan, device, cost, cond, start_s
+        self.durations = times.phases
+        self.powers = (profile.radio_power_w, profile.train_power_w, profile.radio_power_w)
+        dl_end = start_s + self.durations[0]
+        cp_end = dl_end + self.durations[1]
+        self.ends = (dl_end, cp_end, cp_end + self.durations[2])  # when each phase would end
+        leaves_at, self.why = watch.leaves_at_s(device, start_s, list(zip(self.durations, self.powers, strict=True)))
+        stop_at, reason = planned_loss(device, leaves_at, cost, cond, start_s, self.durations)
+        lost = stop_at < self.ends[2]
+        self.end_s = stop_at if lost else self.ends[2]
+        self.outcome = reason if lost else Outcome.DELIVERED
+
+    def finish(
+        self, now_s: float, outcome: Outcome, watch: Watch, log: LogEvent, round_idx: int | None = None
+    ) -> UpdateRecord:
+        """The record of the update ended at ``now_s`` with ``outcome`` in ``round_idx`` (default: the round
+        it started in); its energy drawn, its loss logged."""
+        round_idx = self.plan.round_idx if round_idx is None else round_idx
+        done, failed_phase = self.durations, None
+        if outcome is not Outcome.DELIVERED:
+            starts = (self.start_s, *self.ends[:2])
+            done = tuple(min(max(now_s - s, 0.0), d) for s, d in zip(starts, self.durations, strict=True))
+            failed_phase = PHASES[next((i for i, end in enumerate(self.ends) if end > now_s), len(PHASES) - 1)]
+            log(now_s, round_idx, self.device.id, str(outcome), failed_phase)
+        watch.spend(self.device, self.start_s, list(zip(done, self.powers, strict=True)))
+        cost, cond, profile, plan = self.cost, self.cond, self.device.profile, self.plan
+        dl_s, cp_s, ul_s = self.durations
+        return UpdateRecord(
+            round_idx=round_idx,
+            device_id=self.device.id,
+            profile=self.device.profile_id,
+            tier=profile.tier,
+            outcome=outcome,
+            failed_phase=failed_phase,
+            offline_cause=self.why if outcome is Outcome.OFFLINE else None,
+            start_s=self.start_s,
+            end_s=now_s,
+            download_s=dl_s,
+            compute_s=cp_s,
+            upload_s=ul_s,
+            downlink_mbps=cond.downlink_mbps,
+            uplink_mbps=cond.uplink_mbps,
+            straggler_factor=cond.straggler_factor,
+            flops=cost.flops,
+            peak_memory_bytes=cost.peak_memory_bytes,
+            usable_memory_bytes=profile.usable_memory_bytes,
+            active_blocks_mean=plan.active_blocks_mean,
+            bytes_down=_partial_bytes(cost.download_bytes, done[0], dl_s),
+            bytes_up=_partial_bytes(cost.upload_bytes, done[2], ul_s),
+            energy_j=sum(d * w for d, w in zip(done, self.powers, strict=True)),
+        )
+
+
 def client_process(
     env: simpy.Environment,
     plan: UpdatePlan,
@@ -68,70 +142,34 @@ def client_process(
     log: LogEvent,
     records: dict[int, UpdateRecord],
 ) -> Generator[simpy.Event, object, None]:
-    """Run ``plan`` on ``device``; put its :class:`UpdateRecord` into ``records[device.id]``.
+    """Run ``plan`` on ``device`` as a process the server may interrupt (its cause is the outcome:
+    deadline, overcommitted); put its :class:`UpdateRecord` into ``records[device.id]``.
 
     ``watch`` says when and why the device leaves while drawing the update's power (availability, outage,
     battery; recorded as ``offline_cause``) and is told the power it drew; ``log`` records loss events.
     """
-    profile = device.profile
-    times = phase_times(
-        profile,
-        cond,
-        flops=cost.flops,
-        download_bytes=cost.download_bytes,
-        upload_bytes=cost.upload_bytes,
-        memory_bytes=cost.memory_bytes,
-        kernel_calls=cost.kernel_calls,
-    )
-    durations = times.phases
-    powers = (profile.radio_power_w, profile.train_power_w, profile.radio_power_w)
-    start_s = env.now
-    leaves_at, why_offline = watch.leaves_at_s(device, start_s, list(zip(durations, powers, strict=True)))
-    stop_at, reason = planned_loss(device, leaves_at, cost, cond, start_s, durations)
-    done = dict.fromkeys(PHASES, 0.0)
-    outcome, failed_phase = Outcome.DELIVERED, None
-    phase, phase_start = PHASES[0], start_s
+    attempt = Attempt(plan, device, cost, cond, watch, env.now)
+    outcome = attempt.outcome
     try:
-        for phase, duration in zip(PHASES, durations, strict=True):
-            phase_start = env.now
-            if env.now + duration > stop_at:
-                yield env.timeout(stop_at - env.now)
-                done[phase] = env.now - phase_start
-                outcome, failed_phase = reason, phase
-                log(env.now, plan.round_idx, device.id, str(reason), phase)
-                break
-            yield env.timeout(duration)
-            done[phase] = duration
-    except simpy.Interrupt as stop:  # the server ends the update: its cause is the outcome (deadline, ...)
-        done[phase] = env.now - phase_start
-        outcome, failed_phase = Outcome(str(stop.cause)), phase
-        log(env.now, plan.round_idx, device.id, str(outcome), phase)
-    watch.spend(device, start_s, [(done[p], w) for p, w in zip(PHASES, powers, strict=True)])
-    dl_s, cp_s, ul_s = durations
-    records[device.id] = UpdateRecord(
-        round_idx=plan.round_idx,
-        device_id=device.id,
-        profile=device.profile_id,
-        tier=device.tier,
-        outcome=outcome,
-        failed_phase=failed_phase,
-        offline_cause=why_offline if outcome is Outcome.OFFLINE else None,
-        start_s=start_s,
-        end_s=env.now,
-        download_s=dl_s,
-        compute_s=cp_s,
-        upload_s=ul_s,
-        downlink_mbps=cond.downlink_mbps,
-        uplink_mbps=cond.uplink_mbps,
-        straggler_factor=cond.straggler_factor,
-        flops=cost.flops,
-        peak_memory_bytes=cost.peak_memory_bytes,
-        usable_memory_bytes=profile.usable_memory_bytes,
-        active_blocks_mean=float(plan.mask.sum()) / plan.mask.shape[0],
-        bytes_down=_partial_bytes(cost.download_bytes, done["download"], dl_s),
-        bytes_up=_partial_bytes(cost.upload_bytes, done["upload"], ul_s),
-        energy_j=sum(done[p] * w for p, w in zip(PHASES, powers, strict=True)),
-    )
+        yield env.timeout(attempt.end_s - env.now)
+    except simpy.Interrupt as stop:
+        outcome = Outcome(str(stop.cause))
+    records[device.id] = attempt.finish(env.now, outcome, watch, log)
+
+
+def start_update(
+    env: simpy.Environment,
+    plan: UpdatePlan,
+    device: Device,
+    cost: UpdateCost,
+    cond: Conditions,
+    watch: Watch,
+    on_end: Callable[[Attempt], None],
+) -> None:
+    """Run ``plan`` on ``device`` as one timeout that nothing ends early; ``on_end`` gets the attempt when
+    it arrives or is lost (to :meth:`Attempt.finish` it with its outcome and round)."""
+    attempt = Attempt(plan, device, cost, cond, watch, env.now)
+    env.timeout(attempt.end_s - env.now).callbacks.append(lambda _: on_end(attempt))  # type: ignore[union-attr]
 
 
 def _partial_bytes(total: int, done_s: float, planned_s: float) -> int:

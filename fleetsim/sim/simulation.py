@@ -12,6 +12,7 @@ order of its round contract (:mod:`fleetsim.policy.strategies.base`).
 
 from __future__ import annotations
 
+import gc
 import math
 import time
 from collections.abc import Callable, Generator, Sequence
@@ -93,7 +94,11 @@ class Simulation:
     def run(self) -> SimulationState:
         """Run until a stop condition holds or a stop is requested; return the state."""
         server = self.env.process(self._server())
-        self.env.run(until=server)
+        gc.freeze()  # the fleet and the model live all run: keep the cyclic collector from rescanning them
+        try:
+            self.env.run(until=server)
+        finally:
+            gc.unfreeze()
         return self.state
 
     @property

@@ -11,7 +11,6 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import numpy as np
 from pydantic import Discriminator, Field, NonNegativeFloat, PositiveFloat, Tag, model_validator
 
 from fleetsim.core.errors import InputError
@@ -43,7 +42,8 @@ class Constant(Strict):
     dist: Literal["constant"]
     value: PositiveFloat
 
-    def sample(self, rng: np.random.Generator) -> float:
+    def at(self, z: float) -> float:
+        """The value at standard normal quantile ``z`` (always the same)."""
         return self.value
 
     def median_value(self) -> float:
@@ -57,8 +57,9 @@ class LogNormal(Strict):
     median: PositiveFloat
     sigma: NonNegativeFloat
 
-    def sample(self, rng: np.random.Generator) -> float:
-        return float(self.median * np.exp(self.sigma * rng.standard_normal()))
+    def at(self, z: float) -> float:
+        """The value for the standard normal draw ``z``."""
+        return self.median * math.exp(self.sigma * z)
 
     def median_value(self) -> float:
         return self.median

@@ -24,7 +24,7 @@ from fleetsim.spec.profiles import DeviceProfile, Diurnal
 from fleetsim.spec.scenario import OutageSpec
 from fleetsim.world.availability import DiurnalDraws, first_state, next_change_s
 from fleetsim.world.battery import WH_PER_WS, Charging, Load, drain, level_wh
-from fleetsim.world.conditions import draw_conditions
+from fleetsim.world.conditions import SerialDraws, conditions_from, draw_conditions
 from fleetsim.world.outages import Outages
 
 __all__ = ["Device", "Fleet"]
@@ -70,6 +70,7 @@ class Fleet:
         self.draws: list[DiurnalDraws | None] = []
         self.charging_draws: list[DiurnalDraws | None] = []
         self.charging: dict[int, Charging] = {}  # per device with a battery, made when first asked about
+        self.serial_draws = SerialDraws(streams)
         for group, (profile_id, profile, count) in enumerate(composition):
             diurnal = isinstance(profile.availability, Diurnal)
             self.draws.append(DiurnalDraws(streams, group, count) if diurnal else None)
@@ -237,7 +238,11 @@ class Fleet:
         return [d for d in self.devices if self.is_online(d, now_s)]
 
     def conditions(self, device: Device, round_idx: int, serial: int | None = None) -> Conditions:
-        """Draw link speeds, straggler factor and failure point of ``device``'s update in ``round_idx`` (and
-        ``serial``, in asynchronous rounds)."""
-        ids = (round_idx, device.id) if serial is None else (round_idx, device.id, serial)
-        return draw_conditions(device.profile, self.streams.generator("update-conditions", *ids), device.link)
+        """Draw link speeds, straggler factor and failure point of ``device``'s update in ``round_idx`` (from
+        the stream of (round, device)), or of update ``serial`` in asynchronous rounds (from its row of
+        :class:`~fleetsim.world.conditions.SerialDraws`)."""
+        if serial is None:
+            rng = self.streams.generator("update-conditions", round_idx, device.id)
+            return draw_conditions(device.profile, rng, device.link)
+        normals, uniforms = self.serial_draws.row(serial)
+        return conditions_from(device.profile, normals, uniforms, device.link)

@@ -39,6 +39,7 @@ from fleetsim.spec.schema import Strict
 from fleetsim.world.fleet import Device
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
 __all__ = ["STRATEGIES", "NoOptions", "Strategy", "StrategyContext"]
@@ -95,10 +96,12 @@ class Strategy(ABC):
         return {}
 
     @abstractmethod
-    def select(self, round_idx: int, available: Sequence[Device], k: int, draw: int = 0) -> list[Device]:
-        """At most ``k`` of the ``available`` devices, in id order. ``draw`` numbers the selections made in
-        one round (asynchronous rounds select many times per global version); its random stream is keyed
-        by (round, draw)."""
+    def select(
+        self, round_idx: int, available: Sequence[Device], k: int, rng: np.random.Generator | None = None
+    ) -> list[Device]:
+        """At most ``k`` of the ``available`` devices, in id order, drawn with ``rng``: the asynchronous
+        server's selection stream (it selects many times per global version), or by default the round's
+        selection stream, keyed by the round."""
 
     @abstractmethod
     def configure(self, round_idx: int, devices: Sequence[Device]) -> Assignment:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+import numpy as np
+
 from fleetsim.core.rounds import Aggregate, Assignment, RoundExtras, RoundFeedback
 from fleetsim.core.state import StateDict
 from fleetsim.core.updates import UpdateResult
@@ -33,7 +35,9 @@ class FedLoRA(Strategy):
     def make_configurator(cls, ctx: StrategyContext, options: Strict) -> Configurator:
         return FixedConfigurator(ctx.base_config, ctx.cost_model, ctx.shard_sizes)
 
-    def select(self, round_idx: int, available: Sequence[Device], k: int, draw: int = 0) -> list[Device]:
+    def select(
+        self, round_idx: int, available: Sequence[Device], k: int, rng: np.random.Generator | None = None
+    ) -> list[Device]:
         """The selector's choice among the available devices the configurator can train (id order kept),
         with the expected time of each one's fastest feasible update."""
         candidates = [d for d in available if self.configurator.can_train(d)]
@@ -44,7 +48,7 @@ class FedLoRA(Strategy):
             k,
             lambda d: self.configurator.fastest_s(d, shared),
             self.ctx.deadline_s,
-            self.ctx.streams.generator("selection", round_idx, *([draw] if draw else [])),
+            self.ctx.streams.generator("selection", round_idx) if rng is None else rng,
         )
         return self.selector.select(problem)
 
@@ -52,7 +56,10 @@ class FedLoRA(Strategy):
         """The configurator's configs, each exchanging the round's shared tensors."""
         shared = self.shared_names(round_idx)
         assignment = self.configurator.assign(round_idx, devices, shared)
-        configs = {d: replace(config, shared=shared) for d, config in assignment.configs.items()}
+        configs = {
+            d: config if config.shared == shared else replace(config, shared=shared)
+            for d, config in assignment.configs.items()
+        }
         return Assignment(configs, assignment.round_columns)
 
     def shared_names(self, round_idx: int) -> frozenset[str] | None:
