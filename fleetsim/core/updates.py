@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -62,6 +61,11 @@ class UpdatePlan:
     shard: np.ndarray = field(repr=False)  # indices of the device's training examples
     mask: np.ndarray = field(repr=False)  # (local_steps, n_blocks) bool: blocks that run in each step
     probe: np.ndarray | None = field(default=None, repr=False)  # shard examples scored before/after (rewards)
+    blocks_per_step: tuple[int, ...] = field(default=(), repr=False)  # blocks run in each step (default: mask's)
+
+    def __post_init__(self) -> None:
+        if not self.blocks_per_step:
+            object.__setattr__(self, "blocks_per_step", tuple(self.mask.sum(axis=1).tolist()))
 
     @property
     def n_samples(self) -> int:
@@ -71,11 +75,6 @@ class UpdatePlan:
     def block_steps(self) -> np.ndarray:
         """Per block, the number of local steps in which it ran (and its LoRA was trained)."""
         return self.mask.sum(axis=0)
-
-    @cached_property
-    def blocks_per_step(self) -> tuple[int, ...]:
-        """How many blocks run in each local step."""
-        return tuple(self.mask.sum(axis=1).tolist())
 
     @property
     def dropped_fraction(self) -> float:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
@@ -109,7 +109,8 @@ def buffered_server(sim: Simulation) -> Generator[simpy.Event, object, None]:
     serial = 0
     # One stream each for drawing candidates and for selecting among them, drawn in dispatch order (an
     # asynchronous run does not resume, so their states are never saved).
-    dispatch, choose = sim.streams.generator("dispatch"), sim.streams.generator("selection-async")
+    tries = _random_ids(sim.streams.generator("dispatch"), len(sim.fleet))
+    choose = sim.streams.generator("selection-async")
     window_start_s = env.now
     delivered = 0  # in the current window
 
@@ -133,7 +134,7 @@ def buffered_server(sim: Simulation) -> Generator[simpy.Event, object, None]:
     while st.stop_reason is None and not sim.stop_requested:
         free = concurrency - len(in_flight)
         if free > 0:
-            candidates = _candidates(sim, busy, free, dispatch)
+            candidates = _candidates(sim, busy, free, tries)
             selected = strategy.select(st.round_idx, candidates, free, choose) if candidates else []
             if selected:
                 assignment = strategy.configure(st.round_idx, selected)
@@ -184,20 +185,26 @@ def buffered_server(sim: Simulation) -> Generator[simpy.Event, object, None]:
             st.stop_reason = "max_sim_time_s"  # updates still in flight or in the window are not recorded
 
 
-def _candidates(sim: Simulation, busy: set[int], free: int, rng: np.random.Generator) -> list[Device]:
-    """Online, idle devices to select ``free`` from, in id order (see the module docstring); ``rng``: the
-    server's dispatch stream."""
+def _candidates(sim: Simulation, busy: set[int], free: int, tries: Iterator[int]) -> list[Device]:
+    """Online, idle devices to select ``free`` from, in id order (see the module docstring); ``tries``:
+    random device ids, from the server's dispatch stream."""
     fleet, now = sim.fleet, sim.env.now
     if len(fleet) <= EXACT_POOL_MAX:
         return [d for d in fleet.available(now) if d.id not in busy]
     want, picked = POOL_PER_SEAT * free, {}
-    for device_id in rng.integers(0, len(fleet), size=TRIES_PER_SEAT * free):
-        d = fleet.devices[int(device_id)]
-        if d.id not in busy and d.id not in picked and fleet.is_online(d, now):
-            picked[d.id] = d
+    for _ in range(TRIES_PER_SEAT * free):
+        device_id = next(tries)
+        if device_id not in busy and device_id not in picked and fleet.is_online(fleet.devices[device_id], now):
+            picked[device_id] = fleet.devices[device_id]
             if len(picked) >= want:
                 break
     return [picked[i] for i in sorted(picked)]
+
+
+def _random_ids(rng: np.random.Generator, n: int) -> Iterator[int]:
+    """Device ids drawn uniformly from ``n``, without end (drawn a few thousand at a time)."""
+    while True:
+        yield from rng.integers(0, n, size=4096).tolist()
 
 
 def _aggregate(

@@ -7,6 +7,8 @@ is never trained.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from fleetsim.core.rng import Streams
@@ -32,8 +34,9 @@ def plan_update(
     the keys of the update's streams. An update that will not be trained (systems mode, ``trains`` false)
     gets seed 0 and no probe examples: nothing else about it changes."""
     ids = (round_idx, device_id) if serial is None else (round_idx, device_id, serial)
+    counts: tuple[int, ...] = ()  # blocks per step (worked out from the mask unless every block runs)
     if config.dropout.ratio == 0.0:  # every block runs: nothing to draw
-        mask = np.ones((config.local_steps, n_blocks), dtype=bool)
+        mask, counts = _full_mask(config.local_steps, n_blocks), (n_blocks,) * config.local_steps
     else:
         layers = streams.generator("layers", *ids)
         mask = sample_mask(config.dropout, n_blocks, config.local_steps, round_idx, layers)
@@ -42,4 +45,12 @@ def plan_update(
     probe = None
     if n_probe > 0 and trains:  # a fixed set of the device's examples, scored at full depth before and after
         probe = np.sort(streams.generator("probe", device_id).permutation(shard)[:n_probe])
-    return UpdatePlan(round_idx, device_id, config, seed, shard, mask, probe)
+    return UpdatePlan(round_idx, device_id, config, seed, shard, mask, probe, counts)
+
+
+@functools.cache
+def _full_mask(steps: int, n_blocks: int) -> np.ndarray:
+    """Every block in every step, one read-only array shared by every plan of that shape."""
+    mask = np.ones((steps, n_blocks), dtype=bool)
+    mask.flags.writeable = False
+    return mask

@@ -53,8 +53,8 @@ class DiurnalDraws:
         if block not in self._blocks:
             rng = self.streams.generator(self.stream, self.group, block)
             self._blocks[block] = rng.standard_normal((self.count, self.DAYS_PER_BLOCK, 2))
-        z = self._blocks[block][slot, i]
-        return float(z[0]), float(z[1])
+        z = self._blocks[block]
+        return z.item(slot, i, 0), z.item(slot, i, 1)
 
 
 def diurnal_window_s(avail: Diurnal, slot: int, day: int, draws: DiurnalDraws) -> tuple[float, float]:

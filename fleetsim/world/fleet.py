@@ -155,7 +155,8 @@ class Fleet:
 
     def is_online(self, device: Device, now_s: float) -> bool:
         """Whether ``device`` can take part at ``now_s``: online, outside outages, its battery allowing."""
-        self._advance(device, now_s)
+        if device.change_at_s <= now_s:
+            self._advance(device, now_s)
         if not device.online:
             return False
         if self.outages and self.outages.down_until_s(device.id, now_s) > now_s:

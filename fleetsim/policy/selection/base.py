@@ -31,6 +31,8 @@ def uniform_sample(candidates: Sequence[T], k: int, rng: np.random.Generator) ->
     in their original order."""
     if len(candidates) <= k:
         return list(candidates)
+    if k == 1:  # one draw (choosing without replacement costs more to set up than to draw)
+        return [candidates[int(rng.integers(len(candidates)))]]
     picked = np.sort(rng.choice(len(candidates), size=k, replace=False))
     return [candidates[i] for i in picked]
 
