@@ -4,9 +4,10 @@ Builds ``Simulation`` exactly as a run does — real device profiles (phone_low 
 the phones_mixed shares), the cost model counted on a meta-device RoBERTa-large, FedBuff rounds,
 deadline-aware selection (phones that cannot fit an update are never selected) — with
 ``training.mode: none`` (no model is trained or evaluated), and simulates 24 hours of N devices spread over
-eight time zones, each online one window per local night. Reports host time, peak RSS, SimPy events and
-the event rate beside a bare SimPy loop that processes the same number of events (the same number of
-processes, each a loop of timeouts) in the same process, right after.
+eight time zones, each online one window per local night. Reports host time, peak RSS, SimPy events and,
+in the same process right after, two bare SimPy loops: one that processes the same number of events (the
+same number of processes, each a loop of timeouts), and one that simulates the same number of updates the
+plainest way (a process of three timeouts per update).
 
     python benchmarks/fleet_scale.py [--devices 100000 1000000] [--hours 24] [--concurrency 1000]
 """
@@ -144,6 +145,26 @@ def bare_simpy(events: int, processes: int) -> float:
     return elapsed * events / done  # scaled to exactly ``events``
 
 
+def bare_updates(updates: int) -> float:
+    """Host seconds of a bare SimPy loop that simulates ``updates`` client updates the plainest way: one
+    process per update (download, compute, upload: three timeouts), started a few at a time."""
+    env = simpy.Environment()
+
+    def client(env: simpy.Environment):
+        for _ in range(3):
+            yield env.timeout(1.0)
+
+    def server(env: simpy.Environment):
+        for _ in range(updates):
+            env.process(client(env))
+            yield env.timeout(0.01)
+
+    t0 = time.perf_counter()
+    env.process(server(env))
+    env.run()
+    return time.perf_counter() - t0
+
+
 def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
@@ -159,24 +180,31 @@ def main() -> None:
     cost_model.step(16, 64)  # count once, outside the timed part
     print(
         "| devices | simulated h | host s (build / run / tables) | peak RSS GiB | updates (delivered) | "
-        "aggregations | SimPy events | events/s | bare SimPy events/s | ratio |",
+        "aggregations | SimPy events | events/s | bare SimPy events/s | ratio per event | "
+        "µs per update | bare SimPy µs per update | ratio per update |",
         flush=True,
     )
-    print("|---|---|---|---|---|---|---|---|---|---|", flush=True)
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
     for n in args.devices:
         gc.collect()
         out = simulate(scenario(n, args.hours, args.concurrency, args.buffer), cost_model)
         bare_s = bare_simpy(int(out["events"]), int(out["processes"]))
         rate, bare_rate = out["events"] / out["run_s"], out["events"] / bare_s
+        per_update_us = out["run_s"] / out["updates"] * 1e6
+        bare_per_update_us = bare_updates(int(out["updates"])) / out["updates"] * 1e6
         print(
             f"| {n:,} | {args.hours:g} | {out['total_s']:.1f} ({out['build_s']:.1f} / {out['run_s']:.1f} / "
             f"{out['tables_s']:.1f}) | {peak_rss_gib():.2f} | {out['updates']:,} ({out['delivered']:,}) | "
             f"{out['aggregations']:,} | {out['events']:,} | {rate:,.0f} | {bare_rate:,.0f} | "
-            f"{bare_rate / rate:.2f}x |",
+            f"{bare_rate / rate:.2f}x | {per_update_us:.0f} | {bare_per_update_us:.1f} | "
+            f"{per_update_us / bare_per_update_us:.1f}x |",
             flush=True,
         )
     print(
-        f"\nratio = host time per event of the simulation / of the bare loop; python {sys.version.split()[0]}, "
+        "\nratio per event = host time per SimPy event of the simulation / of a bare loop of as many events "
+        "(the simulation spends one timeout per update, so this compares an update's bookkeeping with one "
+        "bare event); ratio per update = host time per update of the simulation / of a bare SimPy process "
+        f"per update (three timeouts); python {sys.version.split()[0]}, "
         f"simpy {simpy.__version__}; peak RSS is the process's so far (cumulative over rows)"
     )
 

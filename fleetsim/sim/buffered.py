@@ -191,11 +191,14 @@ def _candidates(sim: Simulation, busy: set[int], free: int, tries: Iterator[int]
     fleet, now = sim.fleet, sim.env.now
     if len(fleet) <= EXACT_POOL_MAX:
         return [d for d in fleet.available(now) if d.id not in busy]
-    want, picked = POOL_PER_SEAT * free, {}
+    want, picked, devices, plain = POOL_PER_SEAT * free, {}, fleet.devices, fleet.plain
     for _ in range(TRIES_PER_SEAT * free):
         device_id = next(tries)
-        if device_id not in busy and device_id not in picked and fleet.is_online(fleet.devices[device_id], now):
-            picked[device_id] = fleet.devices[device_id]
+        if device_id in busy or device_id in picked:
+            continue
+        d = devices[device_id]
+        if d.online if plain and d.change_at_s > now else fleet.is_online(d, now):  # is_online, without a call
+            picked[device_id] = d
             if len(picked) >= want:
                 break
     return [picked[i] for i in sorted(picked)]

@@ -30,7 +30,7 @@ from fleetsim.world.outages import Outages
 __all__ = ["Device", "Fleet"]
 
 
-@dataclass
+@dataclass(slots=True)
 class Device:
     """One device: its profile and its availability state (explicit, so a run can be resumed)."""
 
@@ -82,6 +82,7 @@ class Fleet:
             self._start(device)
         specs = outages or []
         self.outages = Outages(specs, [self._eligible(spec) for spec in specs], streams)
+        self._plain = not self.outages and all(d.profile.battery is None for d in self.devices)
 
     def _eligible(self, spec: OutageSpec) -> np.ndarray:
         return np.array(
@@ -152,6 +153,12 @@ class Fleet:
                 self.streams,
                 self.draws[device.group],
             )
+
+    @property
+    def plain(self) -> bool:
+        """Whether only availability decides who takes part (no outages, no batteries): then a device whose
+        period has not ended is online exactly when its ``online`` flag says so."""
+        return self._plain
 
     def is_online(self, device: Device, now_s: float) -> bool:
         """Whether ``device`` can take part at ``now_s``: online, outside outages, its battery allowing."""
