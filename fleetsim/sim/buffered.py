@@ -130,7 +130,7 @@ def buffered_server(sim: Simulation) -> Generator[simpy.Event, object, None]:
 
     limit = sc.stop.max_sim_time_s
     if limit is not None:
-        env.timeout(max(limit - env.now, 0.0)).callbacks.append(lambda _: poke())  # type: ignore[union-attr]
+        env.timeout(max(limit - env.now, 0.0)).callbacks.append(lambda _: poke())
     while st.stop_reason is None and not sim.stop_requested:
         free = concurrency - len(in_flight)
         if free > 0:
@@ -159,7 +159,7 @@ def buffered_server(sim: Simulation) -> Generator[simpy.Event, object, None]:
                 sim.recorder.event(env.now, st.round_idx, None, "wait", "nobody to dispatch")
         retry[0] += 1
         if len(in_flight) < concurrency:
-            env.timeout(rounds.retry_s).callbacks.append(retry_due(retry[0]))  # type: ignore[union-attr]
+            env.timeout(rounds.retry_s).callbacks.append(retry_due(retry[0]))
         yield wake[0]
         wake[0] = env.event()
         while ended:

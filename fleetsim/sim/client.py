@@ -97,7 +97,8 @@ class Attempt:
         """The record of the update ended at ``now_s`` with ``outcome`` in ``round_idx`` (default: the round
         it started in); its energy drawn, its loss logged."""
         round_idx = self.plan.round_idx if round_idx is None else round_idx
-        done, failed_phase = self.durations, None
+        done: tuple[float, ...] = self.durations
+        failed_phase = None
         if outcome is not Outcome.DELIVERED:
             starts = (self.start_s, *self.ends[:2])
             done = tuple(min(max(now_s - s, 0.0), d) for s, d in zip(starts, self.durations, strict=True))
@@ -169,7 +170,7 @@ def start_update(
     """Run ``plan`` on ``device`` as one timeout that nothing ends early; ``on_end`` gets the attempt when
     it arrives or is lost (to :meth:`Attempt.finish` it with its outcome and round)."""
     attempt = Attempt(plan, device, cost, cond, watch, env.now)
-    env.timeout(attempt.end_s - env.now).callbacks.append(lambda _: on_end(attempt))  # type: ignore[union-attr]
+    env.timeout(attempt.end_s - env.now).callbacks.append(lambda _: on_end(attempt))
 
 
 def _partial_bytes(total: int, done_s: float, planned_s: float) -> int:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import gc
 import math
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["Evaluator", "Simulation", "reached_target"]
+
+YOUNG_COLLECTION_ALLOCATIONS = 50_000  # during a run: see _collector_for_long_runs
 
 
 class Evaluator(Protocol):
@@ -94,11 +97,8 @@ class Simulation:
     def run(self) -> SimulationState:
         """Run until a stop condition holds or a stop is requested; return the state."""
         server = self.env.process(self._server())
-        gc.freeze()  # the fleet and the model live all run: keep the cyclic collector from rescanning them
-        try:
+        with _collector_for_long_runs():
             self.env.run(until=server)
-        finally:
-            gc.unfreeze()
         return self.state
 
     @property
@@ -275,6 +275,22 @@ class Simulation:
         if stop.max_sim_time_s is not None and end_s >= stop.max_sim_time_s:
             return "max_sim_time_s"
         return None
+
+
+@contextmanager
+def _collector_for_long_runs() -> Iterator[None]:
+    """Tune Python's cyclic garbage collector for a run: what exists now (the fleet, the model) lives all
+    run, so it is frozen out of every collection; and the youngest generation is collected every 50,000
+    allocations, not 700, since an update's objects live for thousands of allocations (the default promotes
+    them to older generations, which then rescan them). Both are undone afterwards."""
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_ALLOCATIONS, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
 
 
 def _keep_first(keep: int, records: list[UpdateRecord]) -> list[UpdateRecord]:
