@@ -149,8 +149,10 @@ def calibrate(request: CalibrationRequest, log: Callable[[str], None] = print) -
 
 def fit_measured(measured: list[Any]) -> Any:
     """The figures (:func:`fleetsim.costs.calibration.fit_compute`) from profiled measurements
-    (:class:`fleetsim.costs.measurement.Measured`), with the per-operation overhead measured now."""
+    (:class:`fleetsim.costs.measurement.Measured`), with the per-operation overhead timed beside them (the
+    lower quartile of its samples, as step times; measured now if they have none)."""
     from fleetsim.costs.calibration import Sample, fit_compute
+    from fleetsim.costs.measurement import lower_quartile
     from fleetsim.costs.op_profile import dispatch_overhead_s
 
     samples = [
@@ -166,7 +168,8 @@ def fit_measured(measured: list[Any]) -> Any:
         )
         for m in measured
     ]
-    return fit_compute(samples, dispatch_overhead_s())
+    overheads = [o for m in measured for o in m.overheads_s]
+    return fit_compute(samples, lower_quartile(overheads) if overheads else dispatch_overhead_s())
 
 
 def results_table(result: Calibration) -> str:

@@ -18,7 +18,7 @@ from fleetsim.costs.cost_model import CostModel
 from fleetsim.costs.counting import StepCost
 from fleetsim.costs.host_meter import loadavg
 from fleetsim.costs.model_counter import ModelCounter
-from fleetsim.costs.op_profile import TimeSplit, profile_split
+from fleetsim.costs.op_profile import TimeSplit, dispatch_overhead_samples, profile_split
 from fleetsim.costs.step_timer import StepConfig, StepTiming, time_steps
 from fleetsim.spec.scenario import LoraSpec, PartitionSpec
 from fleetsim.train import assets
@@ -36,6 +36,7 @@ class Measured:
     cost: StepCost
     timings: tuple[StepTiming, ...]
     splits: tuple[TimeSplit, ...] = ()
+    overheads_s: tuple[float, ...] = ()  # host seconds per operation, timed beside each profiled round
 
     @property
     def clean_s(self) -> list[float]:
@@ -87,11 +88,13 @@ def measure_configs(
     log: Callable[[str], None] = lambda line: None,
 ) -> list[Measured]:
     """Count each configuration's step with ``cost_model``; time ``steps`` clean steps of it (``patience_s``
-    to wait out other load) and profile ``profile_steps`` more, in each of ``repeats`` rounds (numbered from
-    ``first_round``: a round's number seeds its batches and blocks)."""
+    to wait out other load) and profile ``profile_steps`` more, then time the per-operation overhead
+    (:func:`~fleetsim.costs.op_profile.dispatch_overhead_samples`) so it meets the same slow spells, in each
+    of ``repeats`` rounds (numbered from ``first_round``: a round's number seeds its batches and blocks)."""
     costs = [cost_model.step(c.batch_size, c.seq_len, c.n_active) for c in configs]
     timings: list[list[StepTiming]] = [[] for _ in configs]
     splits: list[list[TimeSplit]] = [[] for _ in configs]
+    overheads: list[list[float]] = [[] for _ in configs]
     for r in range(first_round, first_round + repeats):
         for i, c in enumerate(configs):
             t = time_steps(
@@ -111,10 +114,12 @@ def measure_configs(
             if profile_steps:
                 sp = profile_split(bundle, data, c, steps=profile_steps, warmup=1, patience_s=patience_s)
                 splits[i].append(sp)
+                overheads[i].extend(dispatch_overhead_samples())
                 line += f"; profiled {sp.matmul_s:.4f} s matmul + {sp.memory_s:.4f} s other of {sp.wall_s:.4f} s"
             log(f"{line}, load {loadavg()}")
     return [
-        Measured(c, cost, tuple(ts), tuple(sp)) for c, cost, ts, sp in zip(configs, costs, timings, splits, strict=True)
+        Measured(c, cost, tuple(ts), tuple(sp), tuple(oh))
+        for c, cost, ts, sp, oh in zip(configs, costs, timings, splits, overheads, strict=True)
     ]
 
 
@@ -123,7 +128,7 @@ def merge_rounds(earlier: list[Measured], later: list[Measured]) -> list[Measure
     if not earlier:
         return later
     return [
-        Measured(a.config, a.cost, a.timings + b.timings, a.splits + b.splits)
+        Measured(a.config, a.cost, a.timings + b.timings, a.splits + b.splits, a.overheads_s + b.overheads_s)
         for a, b in zip(earlier, later, strict=True)
     ]
 

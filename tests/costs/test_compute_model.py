@@ -155,12 +155,25 @@ def test_fit_rates_each_kind_of_work_by_its_profiled_time():
     two = [Sample("a", 1e10, 0, 0, 0.1, 0.1, 0.0), Sample("b", 1e11, 0, 0, 0.5, 0.5, 0.0)]
     assert fit_compute(two).train_flops_per_s == pytest.approx(1.1e11 / 0.6)
     # Matrix products' traffic never takes more than half their time (tiny steps: weights in cache).
-    cached = fit_compute([Sample("", 1e9, 2e9, 0, 0.3, 0.1, 0.1, matmul_bytes=1e9)])  # 1e10 B/s: 0.1 s of traffic
+    cached = fit_compute([Sample("", 1e9, 2e9, 0, 0.25, 0.1, 0.1, matmul_bytes=1e9)])  # 1e10 B/s: 0.1 s of traffic
     assert cached.memory_bytes_per_s == pytest.approx(1e10) and cached.train_flops_per_s == pytest.approx(1e9 / 0.05)
 
 
+def test_fit_takes_shares_from_the_profiled_split_and_the_scale_from_the_unprofiled_steps():
+    # Profiling lengthened both steps by 10%; the overhead per call (1e-5 s, measured apart) is kept.
+    per_call_s = 1e-5
+    true = [(2e10, 1e9, 1000), (6e10, 1e9, 3000)]  # FLOPs, non-matmul bytes, calls at 1e11 FLOP/s, 1e10 B/s
+    samples = [
+        Sample("", f, b, c, f / 1e11 + b / 1e10 + c * per_call_s, 1.1 * f / 1e11, 1.1 * b / 1e10) for f, b, c in true
+    ]
+    fit = fit_compute(samples, per_call_s)
+    assert fit.train_flops_per_s == pytest.approx(1e11) and fit.memory_bytes_per_s == pytest.approx(1e10)
+    assert fit.kernel_overhead_s == per_call_s
+    assert max(map(abs, fit.relative_errors(samples))) < 1e-9
+
+
 def test_fit_without_traffic_leaves_bandwidth_unset_and_refuses_steps_without_matrix_products():
-    fit = fit_compute([Sample("", 1e10, 0.0, 100, 0.09, 0.1, 0.0)])
+    fit = fit_compute([Sample("", 1e10, 0.0, 100, 0.1, 0.1, 0.0)])
     assert fit.memory_bytes_per_s is None and fit.kernel_overhead_s == 0.0
     assert fit.train_flops_per_s == pytest.approx(1e11)
     with pytest.raises(ValueError, match="no matrix products"):
