@@ -11,6 +11,7 @@ Every table's ``round`` column is the round's 1-based number (round 1 is the fir
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,7 +21,7 @@ import pandas as pd
 from fleetsim.core.evaluation import EvalResult
 from fleetsim.core.intervals import wilson_interval
 from fleetsim.core.rounds import RoundExtras, round_number
-from fleetsim.core.updates import Outcome, UpdatePlan, UpdateRecord, UpdateResult
+from fleetsim.core.updates import Outcome, TrainConfig, UpdatePlan, UpdateRecord, UpdateResult
 
 __all__ = ["Recorder"]
 
@@ -68,17 +69,11 @@ class Recorder:
             row["outcome"] = rec.outcome.value
             row["failed_phase"] = rec.failed_phase or ""
             row["offline_cause"] = rec.offline_cause or ""
-            row.update(
-                local_steps=plan.config.local_steps,
-                batch_size=plan.config.batch_size,
-                seq_len=plan.config.seq_len,
-                lr=plan.config.lr,
-                n_samples=plan.n_samples,
-                dropout_ratio=plan.dropped_fraction,
-                configured_dropout_ratio=plan.config.dropout.ratio,
-                trainable_depth=plan.config.trainable_depth or -1,
-                schedule=plan.config.dropout.schedule if plan.config.dropout.ratio > 0 else "none",
-            )
+            shape, dropout = _config_columns(plan.config)
+            row.update(shape)
+            row["n_samples"] = plan.n_samples
+            row["dropout_ratio"] = plan.dropped_fraction
+            row.update(dropout)
             res = by_device.get(rec.device_id)
             row["trained"] = res is not None
             row["train_loss_first"] = res.train_loss_first if res else math.nan
@@ -146,6 +141,24 @@ class Recorder:
             "events": events.sort_values(["time_s", "device_id", "kind"], kind="stable").reset_index(drop=True),
             **{name: pd.DataFrame(rows) for name, rows in self.tables.items()},
         }
+
+
+@functools.lru_cache(maxsize=256)
+def _config_columns(config: TrainConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``updates`` columns a training configuration sets, the same for every update it configures: its
+    shape, and its dropout (they go either side of ``n_samples`` and ``dropout_ratio``)."""
+    shape: dict[str, Any] = {
+        "local_steps": config.local_steps,
+        "batch_size": config.batch_size,
+        "seq_len": config.seq_len,
+        "lr": config.lr,
+    }
+    dropout = {
+        "configured_dropout_ratio": config.dropout.ratio,
+        "trainable_depth": config.trainable_depth or -1,
+        "schedule": config.dropout.schedule if config.dropout.ratio > 0 else "none",
+    }
+    return shape, dropout
 
 
 def _perplexity(evaluation: EvalResult | None) -> float:
