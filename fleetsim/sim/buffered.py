@@ -154,7 +154,7 @@ def buffered_server(sim: Simulation) -> Generator[simpy.Event, object, None]:
                     cond = sim.fleet.conditions(d, st.round_idx, serial)
                     in_flight[serial] = _InFlight(d, plan, cost.flops, st.round_idx)
                     busy.add(d.id)
-                    start_update(env, plan, d, cost, cond, sim.fleet, on_end(serial))
+                    start_update(env, Attempt(plan, d, cost, cond, sim.fleet, env.now), on_end(serial))
             elif not in_flight:
                 sim.recorder.event(env.now, st.round_idx, None, "wait", "nobody to dispatch")
         retry[0] += 1

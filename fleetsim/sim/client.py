@@ -62,7 +62,9 @@ class Watch(Protocol):
 
 
 class Attempt:
-    """One update's planned course from ``start_s``: its phase durations, when it ends and how."""
+    """One update's planned course from ``start_s``: its phase durations, when it ends and how. ``watch``
+    says when and why the device leaves while drawing the update's power (availability, outage, battery;
+    recorded as ``offline_cause``)."""
 
     __slots__ = ("cond", "cost", "device", "durations", "end_s", "ends", "outcome", "plan", "powers", "start_s", "why")
 
@@ -134,42 +136,24 @@ class Attempt:
 
 
 def client_process(
-    env: simpy.Environment,
-    plan: UpdatePlan,
-    device: Device,
-    cost: UpdateCost,
-    cond: Conditions,
-    watch: Watch,
-    log: LogEvent,
-    records: dict[int, UpdateRecord],
+    env: simpy.Environment, attempt: Attempt, watch: Watch, log: LogEvent, records: dict[int, UpdateRecord]
 ) -> Generator[simpy.Event, object, None]:
-    """Run ``plan`` on ``device`` as a process the server may interrupt (its cause is the outcome:
-    deadline, overcommitted); put its :class:`UpdateRecord` into ``records[device.id]``.
+    """Run ``attempt`` (started now) as a process the server may interrupt (its cause is the outcome:
+    deadline, overcommitted); put its :class:`UpdateRecord` into ``records[device id]``.
 
-    ``watch`` says when and why the device leaves while drawing the update's power (availability, outage,
-    battery; recorded as ``offline_cause``) and is told the power it drew; ``log`` records loss events.
+    ``watch`` is told the power the update drew (battery); ``log`` records loss events.
     """
-    attempt = Attempt(plan, device, cost, cond, watch, env.now)
     outcome = attempt.outcome
     try:
         yield env.timeout(attempt.end_s - env.now)
     except simpy.Interrupt as stop:
         outcome = Outcome(str(stop.cause))
-    records[device.id] = attempt.finish(env.now, outcome, watch, log)
+    records[attempt.device.id] = attempt.finish(env.now, outcome, watch, log)
 
 
-def start_update(
-    env: simpy.Environment,
-    plan: UpdatePlan,
-    device: Device,
-    cost: UpdateCost,
-    cond: Conditions,
-    watch: Watch,
-    on_end: Callable[[Attempt], None],
-) -> None:
-    """Run ``plan`` on ``device`` as one timeout that nothing ends early; ``on_end`` gets the attempt when
-    it arrives or is lost (to :meth:`Attempt.finish` it with its outcome and round)."""
-    attempt = Attempt(plan, device, cost, cond, watch, env.now)
+def start_update(env: simpy.Environment, attempt: Attempt, on_end: Callable[[Attempt], None]) -> None:
+    """Run ``attempt`` (started now) as one timeout that nothing ends early; ``on_end`` gets it when it
+    arrives or is lost (to :meth:`Attempt.finish` it with its outcome and round)."""
     env.timeout(attempt.end_s - env.now).callbacks.append(lambda _: on_end(attempt))
 
 

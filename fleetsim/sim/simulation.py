@@ -32,7 +32,7 @@ from fleetsim.costs.cost_model import CostModel
 from fleetsim.io.recorder import Recorder
 from fleetsim.policy.strategies import Strategy
 from fleetsim.sim.buffered import buffered_server
-from fleetsim.sim.client import client_process
+from fleetsim.sim.client import Attempt, client_process
 from fleetsim.sim.planning import plan_update
 from fleetsim.sim.state import SimulationState
 from fleetsim.spec.profiles import DeviceProfile
@@ -169,7 +169,8 @@ class Simulation:
             cost = self.cost_model.update(plans[d.id])
             flops[d.id] = cost.flops
             cond = self.fleet.conditions(d, r)
-            client = client_process(env, plans[d.id], d, cost, cond, self.fleet, self.recorder.event, records)
+            attempt = Attempt(plans[d.id], d, cost, cond, self.fleet, env.now)
+            client = client_process(env, attempt, self.fleet, self.recorder.event, records)
             clients.append(env.process(self._counted(client, records, keep, enough)))
         yield env.all_of(clients) | env.timeout(sc.rounds.deadline_s) | enough
         cause = Outcome.OVERCOMMITTED if enough.triggered else Outcome.DEADLINE
