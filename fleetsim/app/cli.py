@@ -373,7 +373,7 @@ def _profiles(args: argparse.Namespace) -> int:
             path.stem,
             p.tier,
             f"{p.usable_memory_gib:g}",
-            f"{p.train_flops_per_s / 1e9:,.1f}",
+            f"{p.train_flops_per_s / 1e9:,.1f}" if p.train_flops_per_s >= 1e10 else f"{p.train_flops_per_s / 1e9:.2f}",
             f"{p.downlink_mbps.median_value():g}",
             f"{p.uplink_mbps.median_value():g}",
             avail,

@@ -31,6 +31,7 @@ __all__ = [
     "load_profile",
     "load_profiles",
     "with_availability",
+    "with_compute_scale",
 ]
 
 GIB = 1024**3
@@ -275,3 +276,18 @@ def load_profiles(
         if pid not in out:
             out[pid] = load_profile(files[pid])
     return out
+
+
+def with_compute_scale(profile: DeviceProfile, scale: float) -> DeviceProfile:
+    """``profile`` training ``scale`` times as fast: FLOP/s and memory bandwidth x ``scale``, per-operation
+    overhead / ``scale``; its ``sources`` and ``training_stack`` record the factor."""
+    note = f" x {scale:g} (the scenario's compute_scale)"
+    update: dict[str, object] = {
+        "train_flops_per_s": profile.train_flops_per_s * scale,
+        "kernel_overhead_s": profile.kernel_overhead_s / scale,
+        "training_stack": f"{profile.training_stack}; scaled{note}",
+        "sources": {**profile.sources, "train_flops_per_s": profile.sources["train_flops_per_s"] + note},
+    }
+    if profile.memory_bytes_per_s is not None:
+        update["memory_bytes_per_s"] = profile.memory_bytes_per_s * scale
+    return profile.model_copy(update=update)

@@ -36,6 +36,11 @@ class FleetEntry(Strict):
     )
     battery: Battery | None = Field(None, description="this group's battery instead of the profile's")
     links: dict[str, LinkType] | None = Field(None, description="this group's link types instead of the profile's")
+    compute_scale: PositiveFloat = Field(
+        1.0,
+        description="this group's training speed x this: train_flops_per_s and memory_bytes_per_s multiplied, "
+        "kernel_overhead_s divided (a what-if for a faster or slower training stack; 1: the profile's figures)",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> FleetEntry:
