@@ -17,6 +17,10 @@ to the end of the window its update ended in, so it appears at most once per win
 
 Candidates are all online idle devices for fleets up to :data:`EXACT_POOL_MAX`; in larger fleets a pool of
 devices drawn uniformly (rejection sampling on online and idle), so a dispatch costs O(pool), not O(fleet).
+When a search leaves slots empty (too few online idle devices that the strategy takes), later wake-ups search
+only for the slots freed since, and all empty slots again when the retry timer fires: so a saturated fleet
+costs O(pool) per ended update, not O(empty slots). A search that fills every slot is searched the same way
+either way.
 """
 
 from __future__ import annotations
@@ -126,7 +130,15 @@ def buffered_server(sim: Simulation) -> Generator[simpy.Event, object, None]:
         return record
 
     def retry_due(token: int) -> Callable[[simpy.Event], None]:
-        return lambda _: poke() if retry[0] == token else None
+        def due(_: simpy.Event) -> None:
+            if retry[0] == token:
+                retried[0] = True
+                poke()
+
+        return due
+
+    retried = [True]  # search every empty slot at this wake-up (the first, and each retry)
+    freed = 0  # slots freed since the last search
 
     limit = sc.stop.max_sim_time_s
     if limit is not None:
@@ -134,7 +146,8 @@ def buffered_server(sim: Simulation) -> Generator[simpy.Event, object, None]:
     while st.stop_reason is None and not sim.stop_requested:
         free = concurrency - len(in_flight)
         if free > 0:
-            candidates = _candidates(sim, busy, free, tries)
+            seats = free if retried[0] else min(free, freed)
+            candidates = _candidates(sim, busy, free, tries, seats) if seats else []
             selected = strategy.select(st.round_idx, candidates, free, choose) if candidates else []
             if selected:
                 assignment = strategy.configure(st.round_idx, selected)
@@ -157,6 +170,7 @@ def buffered_server(sim: Simulation) -> Generator[simpy.Event, object, None]:
                     start_update(env, Attempt(plan, d, cost, cond, sim.fleet, env.now), on_end(serial))
             elif not in_flight:
                 sim.recorder.event(env.now, st.round_idx, None, "wait", "nobody to dispatch")
+        retried[0], freed = False, 0
         retry[0] += 1
         if len(in_flight) < concurrency:
             env.timeout(rounds.retry_s).callbacks.append(retry_due(retry[0]))
@@ -165,6 +179,7 @@ def buffered_server(sim: Simulation) -> Generator[simpy.Event, object, None]:
         while ended:
             key, attempt = ended.pop(0)
             flight = in_flight.pop(key)
+            freed += 1
             outcome = attempt.outcome
             if outcome is Outcome.DELIVERED and st.round_idx - flight.version > rounds.max_staleness:
                 outcome = Outcome.STALE
@@ -185,14 +200,15 @@ def buffered_server(sim: Simulation) -> Generator[simpy.Event, object, None]:
             st.stop_reason = "max_sim_time_s"  # updates still in flight or in the window are not recorded
 
 
-def _candidates(sim: Simulation, busy: set[int], free: int, tries: Iterator[int]) -> list[Device]:
+def _candidates(sim: Simulation, busy: set[int], free: int, tries: Iterator[int], seats: int) -> list[Device]:
     """Online, idle devices to select ``free`` from, in id order (see the module docstring); ``tries``:
-    random device ids, from the server's dispatch stream."""
+    random device ids, from the server's dispatch stream; ``seats``: how many of the free slots a large
+    fleet's pool is drawn for."""
     fleet, now = sim.fleet, sim.env.now
     if len(fleet) <= EXACT_POOL_MAX:
         return [d for d in fleet.available(now) if d.id not in busy]
-    want, picked, devices, plain = POOL_PER_SEAT * free, {}, fleet.devices, fleet.plain
-    for _ in range(TRIES_PER_SEAT * free):
+    want, picked, devices, plain = POOL_PER_SEAT * seats, {}, fleet.devices, fleet.plain
+    for _ in range(TRIES_PER_SEAT * seats):
         device_id = next(tries)
         if device_id in busy or device_id in picked:
             continue
