@@ -23,6 +23,7 @@ import gc
 import resource
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,7 @@ from fleetsim.costs.proxies import MetaCounter
 from fleetsim.io.recorder import Recorder
 from fleetsim.policy.strategies import StrategyContext, make_strategy
 from fleetsim.sim.simulation import Simulation
-from fleetsim.spec.profiles import BUILTIN_PROFILES_DIR, load_profile, with_compute_scale
+from fleetsim.spec.profiles import BUILTIN_PROFILES_DIR, load_profile
 from fleetsim.spec.scenario import Scenario
 
 SHARES = {"phone_low": 40, "phone_mid": 35, "phone_high": 18}  # phones_mixed's phones
@@ -90,16 +91,7 @@ def simulate(sc: Scenario, cost_model: CostModel) -> dict[str, float]:
     )
     strategy = make_strategy("fedlora", {}, ctx)
     profiles = {p: load_profile(BUILTIN_PROFILES_DIR / f"{p}.yaml") for p in SHARES}
-    composition = [
-        (
-            e.profile,
-            with_compute_scale(
-                profiles[e.profile].model_copy(update={"availability": e.availability}), e.compute_scale
-            ),
-            e.count,
-        )
-        for e in sc.fleet
-    ]
+    composition = [(e.profile_id, e.group_profile(profiles[e.profile_id], Path.cwd()), e.count) for e in sc.fleet]
     never = NeverTrains()
     shard = np.arange(sc.training.batch_size)
     t0 = time.perf_counter()

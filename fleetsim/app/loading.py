@@ -25,14 +25,7 @@ from fleetsim.core.schedules import SCHEDULES
 from fleetsim.costs.proxies import ARCHITECTURES, WEIGHT_BYTES
 from fleetsim.policy.selection import SELECTORS
 from fleetsim.policy.strategies import STRATEGIES
-from fleetsim.spec.profiles import (
-    BUILTIN_PROFILES_DIR,
-    DeviceProfile,
-    Trace,
-    load_profiles,
-    with_availability,
-    with_compute_scale,
-)
+from fleetsim.spec.profiles import BUILTIN_PROFILES_DIR, DeviceProfile, Trace, load_profiles
 from fleetsim.spec.scenario import Scenario, StrategySpec, apply_overrides
 from fleetsim.spec.schema import read_yaml_mapping, validate
 from fleetsim.spec.shipped import BUILTIN_SCENARIOS_DIR
@@ -83,14 +76,7 @@ class LoadedScenario:
         out = []
         streams = Streams(self.scenario.seed)
         for i, entry in enumerate(self.scenario.fleet):
-            profile = self.profiles[entry.profile_id]
-            if entry.availability is not None:
-                profile = with_availability(profile, entry.availability, self.path.parent)
-            own = {k: getattr(entry, k) for k in ("battery", "links") if getattr(entry, k) is not None}
-            if own:
-                profile = profile.model_copy(update=own)
-            if entry.compute_scale != 1.0:
-                profile = with_compute_scale(profile, entry.compute_scale)
+            profile = entry.group_profile(self.profiles[entry.profile_id], self.path.parent)
             if entry.population is None:
                 out.append((entry.profile_id, profile, entry.count))
             else:

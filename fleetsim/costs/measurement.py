@@ -19,7 +19,7 @@ from fleetsim.costs.counting import StepCost
 from fleetsim.costs.host_meter import loadavg
 from fleetsim.costs.model_counter import ModelCounter
 from fleetsim.costs.op_profile import TimeSplit, dispatch_overhead_samples, profile_split
-from fleetsim.costs.step_timer import StepConfig, StepTiming, time_steps
+from fleetsim.costs.step_timer import StepConfig, StepTiming, lower_quartile, time_steps
 from fleetsim.spec.scenario import LoraSpec, PartitionSpec
 from fleetsim.train import assets
 from fleetsim.train.data import Split, build_task, label_codes
@@ -66,11 +66,6 @@ class Measured:
     def peak_memory_bytes(self) -> int:
         """Largest resident high-water mark of the rounds."""
         return max(t.rss_peak_bytes for t in self.timings)
-
-
-def lower_quartile(values: list[float]) -> float:
-    """The 25th percentile (linear interpolation between order statistics, as ``numpy.percentile``)."""
-    return float(np.percentile(values, 25))
 
 
 def measure_configs(

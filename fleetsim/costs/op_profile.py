@@ -28,7 +28,7 @@ from torch.profiler import ProfilerActivity, profile
 import fleetsim.costs.counting  # noqa: F401  (registers the FLOP formulas of CPU attention)
 from fleetsim.costs.host_meter import CpuMeter
 from fleetsim.costs.op_counter import OpCounter, is_matmul, moves_data
-from fleetsim.costs.step_timer import StepConfig, is_clean, step_runner, wait_quiet
+from fleetsim.costs.step_timer import StepConfig, is_clean, lower_quartile, step_runner, wait_quiet
 from fleetsim.train.data import Split
 from fleetsim.train.models import ModelBundle
 
@@ -114,4 +114,4 @@ def dispatch_overhead_samples(chain_length: int = 200, repeats: int = 10) -> lis
 def dispatch_overhead_s(chain_length: int = 200, repeats: int = 60) -> float:
     """The lower quartile of :func:`dispatch_overhead_samples`: the statistic step times are measured with
     (:mod:`fleetsim.costs.measurement`)."""
-    return float(np.percentile(dispatch_overhead_samples(chain_length, repeats), 25))
+    return lower_quartile(dispatch_overhead_samples(chain_length, repeats))

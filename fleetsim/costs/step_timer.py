@@ -30,7 +30,13 @@ from fleetsim.train.data import Split
 from fleetsim.train.models import ModelBundle
 from fleetsim.train.optimizers import OPTIMIZERS
 
-__all__ = ["StepConfig", "StepTiming", "is_clean", "step_runner", "time_steps", "wait_quiet"]
+__all__ = ["StepConfig", "StepTiming", "is_clean", "lower_quartile", "step_runner", "time_steps", "wait_quiet"]
+
+
+def lower_quartile(values: list[float]) -> float:
+    """The 25th percentile (linear interpolation between order statistics, as ``numpy.percentile``): the
+    statistic timings are read with (other load only slows)."""
+    return float(np.percentile(values, 25))
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import copy
 import re
+from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
 from fleetsim.core.errors import InputError
-from fleetsim.spec.profiles import AvailabilityModel, Battery, LinkType
+from fleetsim.spec.profiles import (
+    AvailabilityModel,
+    Battery,
+    DeviceProfile,
+    LinkType,
+    with_availability,
+    with_compute_scale,
+)
 from fleetsim.spec.schema import Strict
 
 __all__ = ["OutageSpec", "Scenario", "apply_overrides"]
@@ -54,6 +62,16 @@ class FleetEntry(Strict):
     def profile_id(self) -> str:
         """The profile this entry loads: its own, or its population's reference."""
         return self.profile or self.reference or ""
+
+    def group_profile(self, profile: DeviceProfile, base_dir: Path) -> DeviceProfile:
+        """``profile`` as this group's devices have it: the group's own availability (a trace file relative
+        to ``base_dir``), battery and links where it sets them, and its compute scale."""
+        if self.availability is not None:
+            profile = with_availability(profile, self.availability, base_dir)
+        own = {k: getattr(self, k) for k in ("battery", "links") if getattr(self, k) is not None}
+        if own:
+            profile = profile.model_copy(update=own)
+        return profile if self.compute_scale == 1.0 else with_compute_scale(profile, self.compute_scale)
 
 
 class OutageSpec(Strict):
