@@ -66,6 +66,7 @@ def run_summary(
         else "training",
         "rounds_mode": sc.rounds.mode,
         "selection": sc.selection.name,
+        **({"server_mbps": sc.server.model_dump()} if sc.server.capped else {}),
         "task": sc.task,
         "model": sc.model.id,
         "dataset": sc.dataset.name,

@@ -38,6 +38,7 @@ def print_summary(summary: dict[str, Any], run_dir: Path) -> None:
             f"{summary['rounds']} {summary.get('rounds_mode', 'sync')}, {summary.get('selection', 'uniform')} "
             f"selection (stopped: {summary['stop_reason']})",
         ),
+        *([("server links", _server(summary["server_mbps"]))] if "server_mbps" in summary else []),
         ("simulated time", _fmt_time(summary["sim_time_s"])),
         *_quality_rows(summary),
         ("updates delivered / selected", f"{summary['updates_delivered']} / {summary['updates_selected']}"),
@@ -104,3 +105,9 @@ def _configurator_rows(conf: dict[str, Any] | None) -> list[tuple[str, str]]:
         (f"configurator: dropout (first → last {n} rounds)", ratios),
         ("configurator: round time", f"{times['first']:,.1f} s → {times['last']:,.1f} s"),
     ]
+
+
+def _server(mbps: dict[str, float | None]) -> str:
+    """The server's capped links, e.g. "sends ≤ 1,000 Mbit/s, receives uncapped" (shared by transfers)."""
+    cap = {k: "uncapped" if v is None else f"≤ {v:,g} Mbit/s" for k, v in mbps.items()}
+    return f"sends {cap['downlink_mbps']}, receives {cap['uplink_mbps']} (shared by the transfers in flight)"

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from fleetsim.costs.cost_model import CostModel
     from fleetsim.io.recorder import Recorder
     from fleetsim.policy.strategies import Strategy
+    from fleetsim.sim.server_link import ServerLink
     from fleetsim.sim.state import SimulationState
     from fleetsim.spec.scenario import Scenario
     from fleetsim.train.executors import Executor
@@ -67,6 +68,7 @@ class Simulation(Protocol):
     cost_model: CostModel
     recorder: Recorder
     executor: Executor
+    link: ServerLink | None
     stop_requested: bool
     on_round: Callable[[SimulationState, float], None] | None
 
@@ -167,7 +169,8 @@ def buffered_server(sim: Simulation) -> Generator[simpy.Event, object, None]:
                     cond = sim.fleet.conditions(d, st.round_idx, serial)
                     in_flight[serial] = _InFlight(d, plan, cost.flops, st.round_idx)
                     busy.add(d.id)
-                    start_update(env, Attempt(plan, d, cost, cond, sim.fleet, env.now), on_end(serial))
+                    attempt = Attempt(plan, d, cost, cond, sim.fleet, env.now)
+                    start_update(env, attempt, on_end(serial), sim.link)
             elif not in_flight:
                 sim.recorder.event(env.now, st.round_idx, None, "wait", "nobody to dispatch")
         retried[0], freed = False, 0

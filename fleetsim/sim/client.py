@@ -8,7 +8,9 @@ of those moments, or delivered when its upload ends. So an update is one SimPy t
 process (:func:`client_process`) in synchronous rounds, where the server may end it early — ``deadline``,
 or ``overcommitted`` (the round already has its first K updates) — and a timeout with a callback
 (:func:`start_update`) in asynchronous rounds, where nothing ends it early. Either way it is recorded with
-its reason and the phase it was in (a loss at a phase boundary falls in the later phase).
+its reason and the phase it was in (a loss at a phase boundary falls in the later phase). When the server's
+links are capped, a :class:`Runner` (:class:`~fleetsim.sim.server_link.ServerLink`) runs every update
+instead, re-planning an update's course whenever its share of the link changes.
 """
 
 from __future__ import annotations
@@ -24,30 +26,25 @@ from fleetsim.costs.timing import phase_times
 from fleetsim.world.battery import Load
 from fleetsim.world.fleet import Device
 
-__all__ = ["Attempt", "Watch", "client_process", "planned_loss", "start_update"]
+__all__ = ["Attempt", "Runner", "Watch", "client_process", "planned_loss", "start_update"]
 
 PHASES = ("download", "compute", "upload")
 LogEvent = Callable[[float, int, int | None, str, str], None]  # (time_s, round, device, kind, detail)
 
 
 def planned_loss(
-    device: Device,
-    offline_at_s: float,
-    cost: UpdateCost,
-    cond: Conditions,
-    start_s: float,
-    durations: tuple[float, ...],
+    device: Device, offline_at_s: float, cost: UpdateCost, fail_at_s: float, start_s: float, download_s: float
 ) -> tuple[float, Outcome]:
-    """The earliest moment the update will be lost, and why (``inf``, delivered, if it will not be)."""
+    """The earliest moment the update will be lost, and why (``inf``, delivered, if it will not be):
+    its device leaves at ``offline_at_s``, it fails at ``fail_at_s``, or training (after the download)
+    cannot allocate its peak memory."""
     stop_at, reason = math.inf, Outcome.DELIVERED
     if offline_at_s < stop_at:
         stop_at, reason = offline_at_s, Outcome.OFFLINE
-    if cond.failure_fraction is not None:
-        fail_at = start_s + cond.failure_fraction * sum(durations)
-        if fail_at < stop_at:
-            stop_at, reason = fail_at, Outcome.FAILURE
+    if fail_at_s < stop_at:
+        stop_at, reason = fail_at_s, Outcome.FAILURE
     if cost.peak_memory_bytes > device.profile.usable_memory_bytes:
-        oom_at = start_s + durations[0]  # training starts, and cannot allocate
+        oom_at = start_s + download_s  # training starts, and cannot allocate
         if oom_at <= stop_at:
             stop_at, reason = oom_at, Outcome.OOM
     return stop_at, reason
@@ -64,9 +61,25 @@ class Watch(Protocol):
 class Attempt:
     """One update's planned course from ``start_s``: its phase durations, when it ends and how. ``watch``
     says when and why the device leaves while drawing the update's power (availability, outage, battery;
-    recorded as ``offline_cause``)."""
+    recorded as ``offline_cause``). A failing update fails at its drawn fraction of the course planned at
+    its start (``fail_at_s``); a shared server link (:mod:`.server_link`) may :meth:`replan` the rest."""
 
-    __slots__ = ("cond", "cost", "device", "durations", "end_s", "ends", "outcome", "plan", "powers", "start_s", "why")
+    __slots__ = (
+        "cond",
+        "cost",
+        "device",
+        "durations",
+        "end_s",
+        "ends",
+        "fail_at_s",
+        "latency_s",
+        "outcome",
+        "plan",
+        "powers",
+        "start_s",
+        "watch",
+        "why",
+    )
 
     def __init__(
         self, plan: UpdatePlan, device: Device, cost: UpdateCost, cond: Conditions, watch: Watch, start_s: float
@@ -82,13 +95,24 @@ class Attempt:
             kernel_calls=cost.kernel_calls,
         )
         self.plan, self.device, self.cost, self.cond, self.start_s = plan, device, cost, cond, start_s
-        self.durations = times.phases
+        self.watch, self.latency_s = watch, times.latency_s
         self.powers = (profile.radio_power_w, profile.train_power_w, profile.radio_power_w)
-        dl_end = start_s + self.durations[0]
-        cp_end = dl_end + self.durations[1]
-        self.ends = (dl_end, cp_end, cp_end + self.durations[2])  # when each phase would end
-        leaves_at, self.why = watch.leaves_at_s(device, start_s, list(zip(self.durations, self.powers, strict=True)))
-        stop_at, reason = planned_loss(device, leaves_at, cost, cond, start_s, self.durations)
+        self.fail_at_s = math.inf
+        if cond.failure_fraction is not None:
+            self.fail_at_s = start_s + cond.failure_fraction * sum(times.phases)
+        self.replan(times.phases)
+
+    def replan(self, durations: tuple[float, float, float]) -> None:
+        """Plan the course with phase durations ``durations`` (download, compute, upload): when each phase
+        ends, when and how the update ends."""
+        start_s = self.start_s
+        self.durations = durations
+        dl_end = start_s + durations[0]
+        cp_end = dl_end + durations[1]
+        self.ends = (dl_end, cp_end, cp_end + durations[2])  # when each phase would end
+        load = list(zip(durations, self.powers, strict=True))
+        leaves_at, self.why = self.watch.leaves_at_s(self.device, start_s, load)
+        stop_at, reason = planned_loss(self.device, leaves_at, self.cost, self.fail_at_s, start_s, durations[0])
         lost = stop_at < self.ends[2]
         self.end_s = stop_at if lost else self.ends[2]
         self.outcome = reason if lost else Outcome.DELIVERED
@@ -135,26 +159,58 @@ class Attempt:
         )
 
 
+class Runner(Protocol):
+    """Runs attempts whose course others change (:class:`~fleetsim.sim.server_link.ServerLink`)."""
+
+    def start(self, attempt: Attempt, on_end: Callable[[Attempt], None]) -> int: ...
+
+    def cancel(self, key: int) -> None: ...
+
+
 def client_process(
-    env: simpy.Environment, attempt: Attempt, watch: Watch, log: LogEvent, records: dict[int, UpdateRecord]
+    env: simpy.Environment,
+    attempt: Attempt,
+    watch: Watch,
+    log: LogEvent,
+    records: dict[int, UpdateRecord],
+    runner: Runner | None = None,
 ) -> Generator[simpy.Event, object, None]:
     """Run ``attempt`` (started now) as a process the server may interrupt (its cause is the outcome:
     deadline, overcommitted); put its :class:`UpdateRecord` into ``records[device id]``.
 
-    ``watch`` is told the power the update drew (battery); ``log`` records loss events.
+    ``watch`` is told the power the update drew (battery); ``log`` records loss events. With a ``runner``
+    (a shared server link) the runner runs the attempt and says when it ended.
     """
-    outcome = attempt.outcome
+    key = None
     try:
-        yield env.timeout(attempt.end_s - env.now)
+        if runner is None:
+            yield env.timeout(attempt.end_s - env.now)
+        else:
+            ended = env.event()
+            key = runner.start(attempt, lambda _: _trigger(ended))
+            yield ended
+        outcome = attempt.outcome
     except simpy.Interrupt as stop:
         outcome = Outcome(str(stop.cause))
+        if runner is not None and key is not None:
+            runner.cancel(key)
     records[attempt.device.id] = attempt.finish(env.now, outcome, watch, log)
 
 
-def start_update(env: simpy.Environment, attempt: Attempt, on_end: Callable[[Attempt], None]) -> None:
-    """Run ``attempt`` (started now) as one timeout that nothing ends early; ``on_end`` gets it when it
-    arrives or is lost (to :meth:`Attempt.finish` it with its outcome and round)."""
+def start_update(
+    env: simpy.Environment, attempt: Attempt, on_end: Callable[[Attempt], None], runner: Runner | None = None
+) -> None:
+    """Run ``attempt`` (started now) as one timeout that nothing ends early (or on ``runner``, a shared
+    server link); ``on_end`` gets it when it arrives or is lost (to :meth:`Attempt.finish` it with its
+    outcome and round)."""
+    if runner is not None:
+        runner.start(attempt, on_end)
+        return
     env.timeout(attempt.end_s - env.now).callbacks.append(lambda _: on_end(attempt))
+
+
+def _trigger(event: simpy.Event) -> None:
+    event.succeed()
 
 
 def _partial_bytes(total: int, done_s: float, planned_s: float) -> int:

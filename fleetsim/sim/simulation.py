@@ -34,6 +34,7 @@ from fleetsim.policy.strategies import Strategy
 from fleetsim.sim.buffered import buffered_server
 from fleetsim.sim.client import Attempt, client_process
 from fleetsim.sim.planning import plan_update
+from fleetsim.sim.server_link import ServerLink
 from fleetsim.sim.state import SimulationState
 from fleetsim.spec.profiles import DeviceProfile
 from fleetsim.spec.scenario import Scenario, StopSpec
@@ -92,10 +93,13 @@ class Simulation:
         )
         self.on_round = on_round
         self.env = simpy.Environment()
+        self.link: ServerLink | None = None  # the server's capped links, made for the environment that runs
         self.stop_requested = False  # set (e.g. by Ctrl-C) to stop at the next round boundary
 
     def run(self) -> SimulationState:
         """Run until a stop condition holds or a stop is requested; return the state."""
+        caps = self.scenario.server
+        self.link = ServerLink(self.env, caps.downlink_mbps, caps.uplink_mbps) if caps.capped else None
         server = self.env.process(self._server())
         with _collector_for_long_runs():
             self.env.run(until=server)
@@ -170,7 +174,7 @@ class Simulation:
             flops[d.id] = cost.flops
             cond = self.fleet.conditions(d, r)
             attempt = Attempt(plans[d.id], d, cost, cond, self.fleet, env.now)
-            client = client_process(env, attempt, self.fleet, self.recorder.event, records)
+            client = client_process(env, attempt, self.fleet, self.recorder.event, records, self.link)
             clients.append(env.process(self._counted(client, records, keep, enough)))
         yield env.all_of(clients) | env.timeout(sc.rounds.deadline_s) | enough
         cause = Outcome.OVERCOMMITTED if enough.triggered else Outcome.DEADLINE

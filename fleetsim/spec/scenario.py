@@ -226,6 +226,21 @@ class RoundsSpec(Strict):
     retry_s: PositiveFloat = 60.0
 
 
+class ServerSpec(Strict):
+    """The server's own links, each shared max-min fairly by the transfers in flight (null: not capped)."""
+
+    downlink_mbps: PositiveFloat | None = Field(
+        None, description="what the server sends at most, Mbit/s, shared by the downloads in flight"
+    )
+    uplink_mbps: PositiveFloat | None = Field(
+        None, description="what the server receives at most, Mbit/s, shared by the uploads in flight"
+    )
+
+    @property
+    def capped(self) -> bool:
+        return self.downlink_mbps is not None or self.uplink_mbps is not None
+
+
 class StopSpec(Strict):
     max_rounds: PositiveInt | None = None
     target_accuracy: float | None = Field(
@@ -306,6 +321,7 @@ class Scenario(Strict):
     dataset: DatasetSpec
     training: TrainingSpec
     rounds: RoundsSpec
+    server: ServerSpec = ServerSpec()
     stop: StopSpec
     evaluation: EvaluationSpec = EvaluationSpec()
     strategy: StrategySpec = StrategySpec()
