@@ -76,6 +76,7 @@ class Attempt:
         "outcome",
         "plan",
         "powers",
+        "sent_bytes",
         "start_s",
         "watch",
         "why",
@@ -96,6 +97,7 @@ class Attempt:
         )
         self.plan, self.device, self.cost, self.cond, self.start_s = plan, device, cost, cond, start_s
         self.watch, self.latency_s = watch, times.latency_s
+        self.sent_bytes: tuple[int, int] | None = None  # (down, up) as counted by a shared link, if one ran it
         self.powers = (profile.radio_power_w, profile.train_power_w, profile.radio_power_w)
         self.fail_at_s = math.inf
         if cond.failure_fraction is not None:
@@ -133,6 +135,10 @@ class Attempt:
         watch.spend(self.device, self.start_s, list(zip(done, self.powers, strict=True)))
         cost, cond, profile, plan = self.cost, self.cond, self.device.profile, self.plan
         dl_s, cp_s, ul_s = self.durations
+        sent = self.sent_bytes or (  # a cut transfer: its share of the phase's time, at a constant speed
+            _partial_bytes(cost.download_bytes, done[0], dl_s),
+            _partial_bytes(cost.upload_bytes, done[2], ul_s),
+        )
         return UpdateRecord(
             round_idx=round_idx,
             device_id=self.device.id,
@@ -153,8 +159,8 @@ class Attempt:
             peak_memory_bytes=cost.peak_memory_bytes,
             usable_memory_bytes=profile.usable_memory_bytes,
             active_blocks_mean=plan.active_blocks_mean,
-            bytes_down=_partial_bytes(cost.download_bytes, done[0], dl_s),
-            bytes_up=_partial_bytes(cost.upload_bytes, done[2], ul_s),
+            bytes_down=sent[0],
+            bytes_up=sent[1],
             energy_j=sum(d * w for d, w in zip(done, self.powers, strict=True)),
         )
 

@@ -63,6 +63,18 @@ class _Course:
         cond = self.attempt.cond
         return (cond.downlink_mbps if self.direction == DOWNLOAD else cond.uplink_mbps) * 1e6
 
+    def count_sent(self) -> None:
+        """Tell the update the bytes it sent each way by now (its transfers ran at changing speeds)."""
+        a = self.attempt
+        down, up = a.cost.download_bytes, a.cost.upload_bytes
+        if self.direction == DOWNLOAD:
+            down, up = int(down - self.bits_left / 8), 0
+        elif self.direction == UPLOAD:
+            up = int(up - self.bits_left / 8)
+        elif self.upload_start_s == math.inf:  # downloaded, not uploading yet
+            up = 0
+        a.sent_bytes = (down, up)
+
     def next_s(self) -> float:
         """The next moment the link must look at this update: its bits through, its upload starting, or
         its end (arrival or loss)."""
@@ -104,7 +116,9 @@ class ServerLink:
         """The server stopped the update now (deadline, over-commitment): its transfer frees its share."""
         now = max(self.env.now, self._last_s)  # the clock may lag the last moment planned by a rounding
         self._advance(now)
-        if self._courses.pop(key, None) is not None:
+        c = self._courses.pop(key, None)
+        if c is not None:
+            c.count_sent()
             self._settle(now)
 
     def _advance(self, now: float) -> None:
@@ -127,6 +141,7 @@ class ServerLink:
             a = c.attempt
             if a.end_s <= now:
                 del self._courses[key]
+                c.count_sent()
                 ended.append(c)
                 continue
             if c.direction is not None and c.bits_left <= 0.0:

@@ -45,6 +45,8 @@ def test_an_update_lost_mid_download_frees_its_share_at_that_moment():
     by = simulate({"det_fast": 1, "det_slow": 1}, changes)["updates"].set_index("profile")
     assert by.loc["det_slow", "outcome"] == "offline" and by.loc["det_slow", "end_s"] == 1.0
     assert by.loc["det_slow", "failed_phase"] == "download"
+    assert by.loc["det_slow", "bytes_down"] == 1.5e6 / 8 and by.loc["det_slow", "bytes_up"] == 0, "1 s at 1.5 Mbit/s"
+    assert by.loc["det_fast", "bytes_down"] == TRANSFER_BYTES and by.loc["det_fast", "bytes_up"] == TRANSFER_BYTES
     download_s = 1.0 + (MBIT - 1.5) / 3.0
     assert by.loc["det_fast", "download_s"] == pytest.approx(download_s, rel=1e-12)
     assert by.loc["det_fast", "end_s"] == pytest.approx(download_s + FAST[1] + FAST[2], rel=1e-12)
