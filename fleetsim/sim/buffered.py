@@ -13,7 +13,8 @@ aggregated into the current global state with staleness weights:
 where a_i are the strategy's aggregation weights (samples × steps, per block), s_i = version − v_i. The
 strategy computes the a_i: it aggregates, into ``x``, states ``x + w(s_i) · (x_i − x_{v_i})``. One window
 is one row of ``rounds.parquet``; the strategy observes it as a round. A device is busy from its dispatch
-to the end of the window its update ended in, so it appears at most once per window.
+to the end of the window its update ended in, so it appears at most once per window; so a window that holds
+every device of the fleet, none in flight, can never fill, and closes with the updates it has.
 
 Candidates are all online idle devices for fleets up to :data:`EXACT_POOL_MAX`; in larger fleets a pool of
 devices drawn uniformly (rejection sampling on online and idle), so a dispatch costs O(pool), not O(fleet).
@@ -189,7 +190,8 @@ def buffered_server(sim: Simulation) -> Generator[simpy.Event, object, None]:
             rec = attempt.finish(env.now, outcome, sim.fleet, sim.recorder.event, st.round_idx)
             window.append((rec, flight))
             delivered += rec.outcome is Outcome.DELIVERED
-            if delivered >= rounds.clients_per_round:
+            stuck = not in_flight and len(busy) >= len(sim.fleet)  # every device is held by this window
+            if delivered >= rounds.clients_per_round or stuck:
                 _aggregate(sim, window, versions, window_start_s, systems_only)
                 busy.difference_update(r.device_id for r, _ in window)
                 window, window_start_s, delivered = [], env.now, 0

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from test_simulation import FAST, SLOW, TRANSFER_BYTES, simulate
 
 from fleetsim.sim.server_link import fair_shares
+from fleetsim.spec.profiles import Availability, LogNormal
 
 MBIT = TRANSFER_BYTES * 8 / 1e6  # 3.2 Mbit each way
 
@@ -63,6 +64,32 @@ def test_async_updates_share_the_capped_links_too():
     assert len(first) == 2 and (first.outcome == "delivered").all()
     assert first.download_s.tolist() == pytest.approx([MBIT / 5] * 2, rel=1e-12)
     assert first.upload_s.tolist() == pytest.approx([MBIT / 2.5] * 2, rel=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_cap_that_never_binds_changes_nothing_even_with_losses_of_every_kind(mode: str):
+    # Random links, stragglers, failures and churn: the link runs (and re-plans) every update, yet every
+    # outcome, phase and moment is the uncapped run's.
+    noisy = {
+        "downlink_mbps": LogNormal(dist="lognormal", median=2.0, sigma=0.8),
+        "uplink_mbps": LogNormal(dist="lognormal", median=1.0, sigma=0.8),
+        "straggler_sigma": 0.5,
+        "failure_prob_per_update": 0.3,
+        "availability": Availability(mean_online_s=8.0, mean_offline_s=4.0),
+    }
+    changes = {
+        "rounds": {"mode": mode, "clients_per_round": 3, "concurrency": 6, "deadline_s": 9.0},
+        "stop": {"max_rounds": 12},
+        "training": {"mode": "none"},
+    }
+    fleet, profiles = {"det_fast": 6, "det_slow": 6}, {"det_fast": noisy, "det_slow": noisy}
+    plain = simulate(fleet, changes, profile_changes=profiles)["updates"]
+    capped = simulate(fleet, {**changes, "server": {"downlink_mbps": 1e9}}, profile_changes=profiles)["updates"]
+    assert set(plain.outcome) >= {"delivered", "failure", "offline"}, "the fleet loses updates of each kind"
+    columns = ["round", "device_id", "outcome", "failed_phase", "offline_cause"]
+    assert capped[columns].equals(plain[columns])
+    for column in ["start_s", "end_s", "download_s", "compute_s", "upload_s", "energy_j"]:
+        assert capped[column].tolist() == pytest.approx(plain[column].tolist(), rel=1e-9, abs=1e-9), column
 
 
 @given(

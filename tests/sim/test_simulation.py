@@ -365,3 +365,15 @@ def test_a_scheduled_outage_cuts_the_updates_of_its_tier_when_it_starts():
     assert (slow.outcome == "offline").all() and (slow.end_s == 1.0).all() and (slow.failed_phase == "download").all()
     assert (slow.offline_cause == "outage").all()
     assert (updates[updates.profile == "det_fast"].outcome == "delivered").all()
+
+
+def test_an_async_window_that_holds_every_device_closes_with_what_it_has():
+    # Every update fails, so no window ever gets its K = 2 deliveries; a device takes part once per window,
+    # so once both devices are in it (none in flight) nobody can fill it: it closes at the second failure.
+    stop = {"max_rounds": 3, "max_sim_time_s": 1000.0}  # (without closing, it would wait until then)
+    changes = {"rounds": {"mode": "async", "clients_per_round": 2, "concurrency": 2}, "stop": stop}
+    out = simulate({"det_fast": 2}, changes, profile_changes={"det_fast": {"failure_prob_per_update": 1.0}})
+    rounds, updates = out["rounds"], out["updates"]
+    assert rounds.n_delivered.tolist() == [0, 0, 0] and rounds.lost_failure.tolist() == [2, 2, 2]
+    assert rounds.end_s.tolist() == updates.groupby("round").end_s.max().tolist()
+    assert out["trained"] == []
