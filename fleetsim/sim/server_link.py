@@ -72,9 +72,13 @@ class _Course:
         cond = self.attempt.cond
         return (cond.downlink_mbps if self.direction == DOWNLOAD else cond.uplink_mbps) * 1e6
 
-    def count_sent(self) -> None:
-        """Tell the update the bytes it sent each way by now (its transfers ran at changing speeds)."""
+    def close(self) -> None:
+        """The update ends now: plan its transfer in progress at its current rate (the record's planned phase
+        times; a loss inside a transfer stays where it was) and tell it the bytes it sent each way (its
+        transfers ran at changing speeds)."""
         a = self.attempt
+        if self.direction is not None and not self.fresh:
+            self.replan()
         down, up = a.cost.download_bytes, a.cost.upload_bytes
         if self.direction == DOWNLOAD:
             down, up = int(down - self.bits_left / 8), 0
@@ -141,7 +145,7 @@ class ServerLink:
         self._advance(now)
         c = self._courses.pop(key, None)
         if c is not None:
-            c.count_sent()
+            c.close()
             if c.direction is not None:
                 del self._flows[c.direction][key]
             self._settle(now, [], set() if c.direction is None else {c.direction})
@@ -202,7 +206,7 @@ class ServerLink:
                 if d is not None:
                     del self._flows[d][c.key]
                     changed.add(d)
-                c.count_sent()
+                c.close()
                 return True
             elif d is not None and not c.fresh and a.ends[d] <= now and not replanned:  # outlasts its plan
                 c.replan()
