@@ -187,7 +187,7 @@ def buffered_server(sim: Simulation) -> Generator[simpy.Event, object, None]:
             outcome = attempt.outcome
             if outcome is Outcome.DELIVERED and st.round_idx - flight.version > rounds.max_staleness:
                 outcome = Outcome.STALE
-            rec = attempt.finish(env.now, outcome, sim.fleet, sim.recorder.event, st.round_idx)
+            rec = attempt.finish(env.now, outcome, sim.recorder.event, st.round_idx)
             window.append((rec, flight))
             delivered += rec.outcome is Outcome.DELIVERED
             stuck = not in_flight and len(busy) >= len(sim.fleet)  # every device is held by this window

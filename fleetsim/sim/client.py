@@ -119,11 +119,9 @@ class Attempt:
         self.end_s = stop_at if lost else self.ends[2]
         self.outcome = reason if lost else Outcome.DELIVERED
 
-    def finish(
-        self, now_s: float, outcome: Outcome, watch: Watch, log: LogEvent, round_idx: int | None = None
-    ) -> UpdateRecord:
+    def finish(self, now_s: float, outcome: Outcome, log: LogEvent, round_idx: int | None = None) -> UpdateRecord:
         """The record of the update ended at ``now_s`` with ``outcome`` in ``round_idx`` (default: the round
-        it started in); its energy drawn, its loss logged."""
+        it started in); its energy drawn (its watch is told), its loss logged."""
         round_idx = self.plan.round_idx if round_idx is None else round_idx
         done: tuple[float, ...] = self.durations
         failed_phase = None
@@ -132,7 +130,7 @@ class Attempt:
             done = tuple(min(max(now_s - s, 0.0), d) for s, d in zip(starts, self.durations, strict=True))
             failed_phase = PHASES[next((i for i, end in enumerate(self.ends) if end > now_s), len(PHASES) - 1)]
             log(now_s, round_idx, self.device.id, str(outcome), failed_phase)
-        watch.spend(self.device, self.start_s, list(zip(done, self.powers, strict=True)))
+        self.watch.spend(self.device, self.start_s, list(zip(done, self.powers, strict=True)))
         cost, cond, profile, plan = self.cost, self.cond, self.device.profile, self.plan
         dl_s, cp_s, ul_s = self.durations
         sent = self.sent_bytes or (  # a cut transfer: its share of the phase's time, at a constant speed
@@ -176,7 +174,6 @@ class Runner(Protocol):
 def client_process(
     env: simpy.Environment,
     attempt: Attempt,
-    watch: Watch,
     log: LogEvent,
     records: dict[int, UpdateRecord],
     runner: Runner | None = None,
@@ -184,7 +181,7 @@ def client_process(
     """Run ``attempt`` (started now) as a process the server may interrupt (its cause is the outcome:
     deadline, overcommitted); put its :class:`UpdateRecord` into ``records[device id]``.
 
-    ``watch`` is told the power the update drew (battery); ``log`` records loss events. With a ``runner``
+    ``log`` records loss events. With a ``runner``
     (a shared server link) the runner runs the attempt and says when it ended.
     """
     key = None
@@ -200,7 +197,7 @@ def client_process(
         outcome = Outcome(str(stop.cause))
         if runner is not None and key is not None:
             runner.cancel(key)
-    records[attempt.device.id] = attempt.finish(env.now, outcome, watch, log)
+    records[attempt.device.id] = attempt.finish(env.now, outcome, log)
 
 
 def start_update(

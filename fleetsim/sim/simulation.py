@@ -174,7 +174,7 @@ class Simulation:
             flops[d.id] = cost.flops
             cond = self.fleet.conditions(d, r)
             attempt = Attempt(plans[d.id], d, cost, cond, self.fleet, env.now)
-            client = client_process(env, attempt, self.fleet, self.recorder.event, records, self.link)
+            client = client_process(env, attempt, self.recorder.event, records, self.link)
             clients.append(env.process(self._counted(client, records, keep, enough)))
         yield env.all_of(clients) | env.timeout(sc.rounds.deadline_s) | enough
         cause = Outcome.OVERCOMMITTED if enough.triggered else Outcome.DEADLINE
