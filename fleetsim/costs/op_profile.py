@@ -18,7 +18,12 @@ took CPU during them (:func:`fleetsim.costs.step_timer.is_clean`).
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,7 +63,7 @@ def profile_split(
     while True:
         meter.other_cpu_s()
         start = time.perf_counter()
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
+        with _without_tracing_notices(), profile(activities=[ProfilerActivity.CPU]) as prof:
             for _ in range(steps):
                 step()
         wall_s = time.perf_counter() - start
@@ -74,6 +79,26 @@ def profile_split(
         elif kind == "memory":
             memory_us += event.self_cpu_time_total
     return TimeSplit(matmul_us / 1e6 / steps, memory_us / 1e6 / steps, wall_s / steps, clean)
+
+
+@contextmanager
+def _without_tracing_notices() -> Iterator[None]:
+    """Drop the ``USDT: … profiler_start/stop`` lines that libtorch writes to file descriptor 2 each time a
+    profiler starts and stops; anything else written to standard error meanwhile is passed on."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            kept = [line for line in caught.read().splitlines(keepends=True) if not line.startswith(b"USDT:")]
+            if kept:
+                os.write(2, b"".join(kept))
 
 
 def _kind(event_name: str) -> str:
