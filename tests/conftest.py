@@ -20,6 +20,15 @@ FIXTURE_PROFILES = Path(__file__).resolve().parent / "fixtures" / "profiles"
 
 torch.set_num_threads(2)
 
+
+@pytest.fixture(autouse=True)
+def _two_threads_after_each_test():
+    """A test that runs inline at ``executor.threads_per_worker=1`` leaves this process at one thread; the next
+    test starts at two again (host-computed numbers can differ in their last digits between thread counts)."""
+    yield
+    torch.set_num_threads(2)
+
+
 # A deterministic fleet: constant links, no stragglers, failures or churn.
 DETERMINISTIC: dict[str, Any] = {
     "name": "det",
