@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from conftest import ROOT
@@ -59,28 +60,45 @@ def _status(run_dir: Path) -> str | None:
     return json.loads(path.read_text())["status"] if path.is_file() else None
 
 
+class Reference(NamedTuple):
+    """A run never stopped: its tables, and how long its process took to commit its first round and, at the
+    least, each further one (wall seconds on this machine, so kills can be timed in units of the run's pace)."""
+
+    tables: dict[str, bytes]
+    first_commit_s: float
+    round_s: float
+
+
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> dict[str, bytes]:
-    """The tables of a run never stopped."""
+def reference(tmp_path_factory) -> Reference:
     run_dir = tmp_path_factory.mktemp("reference") / "run"
+    started = time.monotonic()
     done = _fresh(run_dir)
-    assert done.wait(timeout=300) == 0, done.stderr.read() if done.stderr else ""
-    return _tables(run_dir)
+    committed_at: dict[int, float] = {}
+    while done.poll() is None:
+        committed_at.setdefault(_committed(run_dir), time.monotonic() - started)
+        time.sleep(0.01)
+    assert done.wait() == 0, done.stderr.read() if done.stderr else ""
+    times = [committed_at[k] for k in sorted(committed_at) if k >= 1]
+    assert len(times) >= 3, f"the reference run's commits were not seen: {committed_at}"
+    return Reference(_tables(run_dir), times[0], min(b - a for a, b in zip(times, times[1:], strict=False)))
 
 
 def test_killed_at_five_random_moments_and_resumed_each_time_gives_the_same_tables(reference, tmp_path):
-    expected = reference
+    expected = reference.tables
     run_dir = tmp_path / "run"
     # Each process is killed at a random moment of the run: once a random number of rounds is committed, after
     # a random extra delay — during start-up, training, evaluation, or while rows or a checkpoint are written.
+    # Delays are fractions of the reference run's pace on this machine (its time to the first commit, or its
+    # shortest round), so a kill after round k lands before the run ends on a fast machine as on a slow one.
     rng = random.Random(20261125)
-    moments = sorted((rng.randrange(4), rng.uniform(0.0, 3.0)) for _ in range(5))
+    moments = sorted((rng.randrange(4), rng.random()) for _ in range(5))
     process = _fresh(run_dir)
     seen = []
-    for committed, delay in moments:
+    for committed, fraction in moments:
         while _committed(run_dir) < committed and process.poll() is None:
-            time.sleep(0.05)
-        time.sleep(delay)
+            time.sleep(0.01)
+        time.sleep(fraction * (reference.first_commit_s if committed == 0 else reference.round_s))
         process.kill()  # SIGKILL: nothing of fleetsim runs after this
         process.wait()
         seen.append((_status(run_dir), _committed(run_dir)))
@@ -93,7 +111,7 @@ def test_killed_at_five_random_moments_and_resumed_each_time_gives_the_same_tabl
 
 
 def test_ctrl_c_stops_after_the_round_and_the_run_resumes(reference, tmp_path):
-    expected = reference
+    expected = reference.tables
     run_dir = tmp_path / "run"
     process = _fresh(run_dir)
     while not (run_dir / "parts" / "00001.json").is_file():
