@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 from typing import NamedTuple
 
@@ -81,7 +82,7 @@ def reference(tmp_path_factory) -> Reference:
     assert done.wait() == 0, done.stderr.read() if done.stderr else ""
     times = [committed_at[k] for k in sorted(committed_at) if k >= 1]
     assert len(times) >= 3, f"the reference run's commits were not seen: {committed_at}"
-    return Reference(_tables(run_dir), times[0], min(b - a for a, b in zip(times, times[1:], strict=False)))
+    return Reference(_tables(run_dir), times[0], min(b - a for a, b in pairwise(times)))
 
 
 def test_killed_at_five_random_moments_and_resumed_each_time_gives_the_same_tables(reference, tmp_path):
