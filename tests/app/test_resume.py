@@ -117,7 +117,7 @@ def test_ctrl_c_stops_after_the_round_and_the_run_resumes(reference, tmp_path):
     process = _fresh(run_dir)
     while not (run_dir / "parts" / "00001.json").is_file():
         assert process.poll() is None, "the run ended before two rounds were committed"
-        time.sleep(0.2)
+        time.sleep(0.01)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130
