@@ -62,12 +62,11 @@ def _status(run_dir: Path) -> str | None:
 
 
 class Reference(NamedTuple):
-    """A run never stopped: its tables, and how long its process took to commit its first round and, at the
-    least, each further one (wall seconds on this machine, so kills can be timed in units of the run's pace)."""
+    """A run never stopped, and its pace on this machine (wall seconds), so kills can be timed in its units."""
 
     tables: dict[str, bytes]
-    first_commit_s: float
-    round_s: float
+    first_commit_s: float  # from the process's start to its first committed round
+    round_s: float  # the shortest time between two of its commits
 
 
 @pytest.fixture(scope="module")
