@@ -5,9 +5,11 @@ the phones_mixed shares), the cost model counted on a meta-device RoBERTa-large,
 deadline-aware selection (phones that cannot fit an update are never selected) — with
 ``training.mode: none`` (no model is trained or evaluated), and simulates 24 hours of N devices spread over
 eight time zones, each online one window per local night. Reports host time, peak RSS, SimPy events and,
-in the same process right after, two bare SimPy loops: one that processes the same number of events (the
-same number of processes, each a loop of timeouts), and one that simulates the same number of updates the
-plainest way (a process of three timeouts per update).
+in the same process right after, three plain SimPy loops: one that processes the same number of events (the
+same number of processes, each a loop of timeouts); one that simulates the same number of updates the
+plainest way (a process of three timeouts per update); and a replay of the run's own timeline, each update
+a timeout from its start to its end with a callback that records it, and no decision at all. The replay is
+the least any SimPy simulator spends on this timeline, so its ratio is a floor for the simulator's.
 
     python benchmarks/fleet_scale.py [--devices 100000 1000000] [--hours 24] [--concurrency 1000]
                                      [--compute-scale 1]
@@ -82,7 +84,8 @@ def scenario(devices: int, hours: float, concurrency: int, buffer: int, compute_
     )
 
 
-def simulate(sc: Scenario, cost_model: CostModel) -> dict[str, float]:
+def simulate(sc: Scenario, cost_model: CostModel) -> tuple[dict[str, float], list[tuple[float, float, int]]]:
+    """The run's figures, and its timeline: (start s, duration s, update index) per update, by start."""
     streams = Streams(sc.seed)
     base = TrainConfig(sc.training.local_steps, sc.training.batch_size, sc.training.seq_len, 1e-3)
     block_of: dict[str, int | None] = {f"b{i}": i for i in range(6)}
@@ -125,7 +128,9 @@ def simulate(sc: Scenario, cost_model: CostModel) -> dict[str, float]:
         "delivered": int((updates.outcome == "delivered").sum()),
         "availability_events": int(frames["events"].kind.isin(["online", "offline"]).sum()),
         "processes": len(updates),
-    }
+    }, sorted(
+        zip(updates.start_s.tolist(), (updates.end_s - updates.start_s).tolist(), range(len(updates)), strict=True)
+    )
 
 
 def bare_simpy(events: int, processes: int) -> float:
@@ -171,6 +176,29 @@ def bare_updates(updates: int) -> float:
     return time.perf_counter() - t0
 
 
+def replay(timeline: list[tuple[float, float, int]]) -> tuple[float, int]:
+    """Host seconds and SimPy events of replaying ``timeline``: one server process that wakes at each start
+    and schedules the update's end as a timeout whose callback appends its record; nothing is decided."""
+    env = simpy.Environment()
+    records: list[tuple[Any, float]] = []
+
+    def arrived(event: simpy.Event) -> None:
+        records.append((event.value, event.env.now))
+
+    def server(env: simpy.Environment):
+        for start, duration, index in timeline:
+            if start > env.now:
+                yield env.timeout(start - env.now)
+            env.timeout(duration, index).callbacks.append(arrived)
+
+    t0 = time.perf_counter()
+    env.process(server(env))
+    env.run()
+    elapsed = time.perf_counter() - t0
+    assert len(records) == len(timeline)
+    return elapsed, next(env._eid)
+
+
 def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
@@ -188,30 +216,34 @@ def main() -> None:
     print(
         "| devices | simulated h | host s (build / run / tables) | peak RSS GiB | updates (delivered) | "
         "aggregations | SimPy events | events/s | bare SimPy events/s | ratio per event | "
-        "µs per update | bare SimPy µs per update | ratio per update |",
+        "µs per update | bare SimPy µs per update | ratio per update | replay events | "
+        "replay ratio per event |",
         flush=True,
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
     for n in args.devices:
         gc.collect()
-        out = simulate(scenario(n, args.hours, args.concurrency, args.buffer, args.compute_scale), cost_model)
+        out, timeline = simulate(scenario(n, args.hours, args.concurrency, args.buffer, args.compute_scale), cost_model)
         bare_s = bare_simpy(int(out["events"]), int(out["processes"]))
         rate, bare_rate = out["events"] / out["run_s"], out["events"] / bare_s
         per_update_us = out["run_s"] / out["updates"] * 1e6
         bare_per_update_us = bare_updates(int(out["updates"])) / out["updates"] * 1e6
+        replay_s, replay_events = replay(timeline)
+        replay_ratio = replay_s / bare_simpy(replay_events, int(out["processes"]))
         print(
             f"| {n:,} | {args.hours:g} | {out['total_s']:.1f} ({out['build_s']:.1f} / {out['run_s']:.1f} / "
             f"{out['tables_s']:.1f}) | {peak_rss_gib():.2f} | {out['updates']:,} ({out['delivered']:,}) | "
             f"{out['aggregations']:,} | {out['events']:,} | {rate:,.0f} | {bare_rate:,.0f} | "
             f"{bare_rate / rate:.2f}x | {per_update_us:.0f} | {bare_per_update_us:.1f} | "
-            f"{per_update_us / bare_per_update_us:.1f}x |",
+            f"{per_update_us / bare_per_update_us:.1f}x | {replay_events:,} | {replay_ratio:.2f}x |",
             flush=True,
         )
     print(
         "\nratio per event = host time per SimPy event of the simulation / of a bare loop of as many events "
         "(the simulation spends one timeout per update, so this compares an update's bookkeeping with one "
         "bare event); ratio per update = host time per update of the simulation / of a bare SimPy process "
-        f"per update (three timeouts); python {sys.version.split()[0]}, "
+        f"per update (three timeouts); replay ratio per event = host time per SimPy event of the replay of the "
+        f"same timeline (no decisions) / of a bare loop of as many events; python {sys.version.split()[0]}, "
         f"simpy {simpy.__version__}; compute_scale {args.compute_scale:g}; peak RSS is the process's so far "
         "(cumulative over rows)"
     )
