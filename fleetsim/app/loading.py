@@ -147,6 +147,13 @@ def _cross_checked(
             f"at most the fleet size ({scenario.fleet_size})",
             scenario.rounds.clients_per_round,
         )
+    if scenario.rounds.min_available > scenario.fleet_size:
+        raise InputError(
+            path,
+            "rounds.min_available",
+            f"at most the fleet size ({scenario.fleet_size})",
+            scenario.rounds.min_available,
+        )
     assets.check_model_id(scenario.model.id, path, "model.id")
     if scenario.dataset.id is not None:
         assets.check_dataset_id(scenario.dataset.id, path, "dataset.id")

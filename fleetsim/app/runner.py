@@ -41,7 +41,7 @@ from fleetsim.train.evaluation import Evaluator
 from fleetsim.train.executors import EXECUTORS, Executor, TrainerRecipe
 from fleetsim.train.hardware import resolve_device
 from fleetsim.train.local import LocalTrainer
-from fleetsim.train.models import load_model
+from fleetsim.train.models import LoraTargetError, load_model
 
 __all__ = ["RunFailed", "RunInterrupted", "RunResult", "resume_run", "run_scenario"]
 
@@ -84,10 +84,15 @@ def run_scenario(
     sc = loaded.scenario
     parent = Path(sc.output_dir) if run_dir is None else run_dir.parent
     new_folders = [f for f in (parent, *parent.parents) if not f.exists()]
-    if run_dir is None:
-        run_dir = reserve_run_dir(parent, sc.name)
-    else:
-        run_dir.mkdir(parents=True)  # exactly this one: an existing folder is an error
+    try:
+        if run_dir is None:
+            run_dir = reserve_run_dir(parent, sc.name)
+        else:
+            run_dir.mkdir(parents=True)  # exactly this one: an existing folder is an error
+    except OSError as err:
+        file, field = ("--run-dir", "") if run_dir is not None else (str(loaded.path), "output_dir")
+        expected = f"a folder that can be created ({err.strerror})"
+        raise InputError(file, field, expected, str(run_dir or parent)) from None
     directory = RunDir(run_dir)
     profiles = {pid: p.model_dump(mode="json") for pid, p in loaded.profiles.items()}
     directory.write_scenario(loaded.resolved(), loaded.raw, str(loaded.path), profiles)
@@ -142,7 +147,10 @@ class _Run:
         model_path = assets.model_dir(sc.model.id)
         init_seed = streams.integer_seed("model-init")
         num_labels = int(train_frame.label.nunique())
-        bundle = load_model(str(model_path), num_labels, sc.model.lora, init_seed, sc.task)
+        try:
+            bundle = load_model(str(model_path), num_labels, sc.model.lora, init_seed, sc.task)
+        except LoraTargetError as err:
+            raise InputError(loaded.path, "model.lora.target_modules", err.expected, err.got) from None
         task = build_task(
             dataset_id=sc.dataset.name,
             frames=frames if sc.dataset.id is None else None,

@@ -111,12 +111,29 @@ def _one_error(file: str | Path, error: Any, allowed: dict[str, list[str]], pref
         return InputError(file, path, hint, loc[-1] if loc else None)
     if kind == "missing":
         return InputError(file, path, "a value (this field is required)", "nothing")
+    ctx = error.get("ctx") or {}
+    if kind == "union_tag_invalid":  # the tag names the variant: report the tag, not the whole mapping
+        return InputError(file, path, f"a variant among {ctx.get('expected_tags')}", ctx.get("tag"))
+    if kind in _PLAIN:
+        return InputError(file, path, _PLAIN[kind].format(**ctx), error.get("input"))
     msg = error["msg"]
     for lead in ("Input should be ", "Value error, "):
         if msg.startswith(lead):
             msg = msg[len(lead) :]
     msg = msg.split(", unable to parse")[0]
     return InputError(file, path, msg, error.get("input"))
+
+
+_PLAIN = {  # pydantic error types whose stock message reads badly after "expected"
+    "too_short": "at least {min_length} item(s)",
+    "too_long": "at most {max_length} item(s)",
+    "string_pattern_mismatch": "text matching {pattern}",
+    "union_tag_not_found": "a mapping with a {discriminator} key",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "dict_type": "a mapping",
+    "int_from_float": "a whole number",
+}
 
 
 def _strip_path(path: str) -> list[str]:

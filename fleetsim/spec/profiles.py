@@ -184,6 +184,14 @@ FIGURE_FIELDS = (
 OPTIONAL_FIGURE_FIELDS = ("memory_bytes_per_s", "kernel_overhead_s", "links", "battery")
 
 
+def check_link_shares(links: dict[str, LinkType], prefix: str = "") -> dict[str, LinkType]:
+    """``links`` unchanged if its types' shares add up to 1; else ``ValueError``."""
+    total = sum(t.share for t in links.values())
+    if not math.isclose(total, 1.0):
+        raise ValueError(f"{prefix}shares that add up to 1 (these add up to {total:g})")
+    return links
+
+
 class DeviceProfile(Strict):
     """A device type. Units are in the field names; ``sources`` cites every figure.
 
@@ -232,8 +240,8 @@ class DeviceProfile(Strict):
         missing = [f for f in (*FIGURE_FIELDS, *optional) if f not in self.sources]
         if missing:
             raise ValueError(f"a source for every figure; missing for {missing}")
-        if self.links is not None and not math.isclose(sum(t.share for t in self.links.values()), 1.0):
-            raise ValueError(f"links: shares must add up to 1, got {sum(t.share for t in self.links.values()):g}")
+        if self.links is not None:
+            check_link_shares(self.links, "links: ")
         return self
 
     @property

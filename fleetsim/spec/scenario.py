@@ -9,10 +9,10 @@ from __future__ import annotations
 import copy
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
+from pydantic import AfterValidator, Field, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
 from fleetsim.core.errors import InputError
 from fleetsim.spec.profiles import (
@@ -20,6 +20,7 @@ from fleetsim.spec.profiles import (
     Battery,
     DeviceProfile,
     LinkType,
+    check_link_shares,
     with_availability,
     with_compute_scale,
 )
@@ -43,7 +44,9 @@ class FleetEntry(Strict):
         None, description="this group's availability instead of the profile's (trace files relative to the scenario)"
     )
     battery: Battery | None = Field(None, description="this group's battery instead of the profile's")
-    links: dict[str, LinkType] | None = Field(None, description="this group's link types instead of the profile's")
+    links: Annotated[dict[str, LinkType], AfterValidator(check_link_shares)] | None = Field(
+        None, description="this group's link types instead of the profile's (shares add up to 1)"
+    )
     compute_scale: PositiveFloat = Field(
         1.0,
         description="this group's training speed x this: train_flops_per_s and memory_bytes_per_s multiplied, "
@@ -97,7 +100,7 @@ class OutageSpec(Strict):
             raise ValueError("either windows_s, or mean_interval_s with mean_duration_s")
         for start, end in self.windows_s or []:
             if not 0 <= start < end:
-                raise ValueError(f"windows_s: expected 0 <= start_s < end_s, got [{start:g}, {end:g}]")
+                raise ValueError(f"windows_s with 0 <= start_s < end_s (not [{start:g}, {end:g}])")
         return self
 
 

@@ -29,6 +29,8 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
         raise InputError(path, "", "file not found (expected an existing YAML file)", raw=True)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise InputError(path, f"byte {err.start}", "UTF-8 text", err.object[err.start : err.start + 1]) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else ""

@@ -151,6 +151,14 @@ def _quiet_transformers() -> None:
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 
+class LoraTargetError(ValueError):
+    """``model.lora.target_modules`` names no module of the model (or the model type has no default)."""
+
+    def __init__(self, expected: str, got: object):
+        self.expected, self.got = expected, got
+        super().__init__(f"model.lora.target_modules: expected {expected}, got {got!r}")
+
+
 def load_model(path: str, num_labels: int, lora: LoraSpec, init_seed: int, task: str = "classification") -> ModelBundle:
     """Load ``path`` (a local directory) as a sequence classifier with ``num_labels`` classes, or with
     ``task="causal_lm"`` as a language model (``num_labels`` unused), and attach LoRA.
@@ -169,7 +177,7 @@ def load_model(path: str, num_labels: int, lora: LoraSpec, init_seed: int, task:
         tokenizer.pad_token = tokenizer.eos_token
     targets = lora.target_modules or default_lora_targets(config.model_type)
     if targets is None:
-        raise ValueError(f"no default LoRA targets for model_type {config.model_type!r}: set model.lora.target_modules")
+        raise LoraTargetError(f"module names to adapt (no default for model_type {config.model_type!r})", None)
     goal = objective(task)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(init_seed)
@@ -192,6 +200,11 @@ def load_model(path: str, num_labels: int, lora: LoraSpec, init_seed: int, task:
             lora_dropout=lora.dropout,
             target_modules=targets,
         )
+        names = [n for n, _ in base.named_modules()]
+        unknown = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]  # peft's rule
+        if unknown:
+            linear = sorted({n.rsplit(".", 1)[-1] for n, m in base.named_modules() if isinstance(m, torch.nn.Linear)})
+            raise LoraTargetError(f"module names of this model (its linear layers: {', '.join(linear)})", unknown)
         model = get_peft_model(base, peft_config)
     blocks = find_blocks(model, config.num_hidden_layers)
     trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}

@@ -35,17 +35,27 @@ def read_trace(path: str) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
     try:
         table = pd.read_parquet(file) if file.suffix == ".parquet" else pd.read_csv(file)
     except Exception as err:
-        raise InputError(file, "(file)", "a CSV or Parquet table", type(err).__name__) from None
+        first = (str(err).splitlines() or [""])[0]
+        raise InputError(file, "(file)", "a CSV or Parquet table", f"{type(err).__name__}: {first}") from None
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise InputError(file, missing[0], f"columns {', '.join(COLUMNS)}", ", ".join(map(str, table.columns)))
     if table.empty:
         raise InputError(file, "(rows)", "at least one interval", "none")
-    start, end = table["online_start_s"].to_numpy(float), table["online_end_s"].to_numpy(float)
+    times: dict[str, np.ndarray] = {}
+    for column in ("online_start_s", "online_end_s"):
+        values = pd.to_numeric(table[column], errors="coerce").to_numpy(float)
+        bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
+        if len(bad):
+            row = int(bad[0])
+            got = table[column].iloc[row]
+            raise InputError(file, f"row {row + 2}.{column}", "a finite number of seconds >= 0", str(got))
+        times[column] = values
+    start, end = times["online_start_s"], times["online_end_s"]
     bad = np.flatnonzero(~(end > start))
     if len(bad):
         row = int(bad[0])
-        raise InputError(file, f"row {row + 2}.online_end_s", f"> online_start_s ({start[row]})", end[row])
+        raise InputError(file, f"row {row + 2}.online_end_s", f"> online_start_s ({start[row]:g})", f"{end[row]:g}")
     out = []
     for _, group in table.assign(online_start_s=start, online_end_s=end).groupby("device", sort=True):
         ordered = group.sort_values("online_start_s")

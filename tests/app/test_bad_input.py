@@ -13,6 +13,7 @@ from conftest import DETERMINISTIC, FIXTURE_PROFILES, deep_update
 
 from fleetsim.app.cli import main
 
+MBPS = {"dist": "constant", "value": 10}
 CASES = {
     "unknown key": ({"training": {"local_stepz": 3}}, "training.local_stepz: expected one of the known keys"),
     "wrong type": (
@@ -108,7 +109,7 @@ CASES = {
     "infinite learning rate": ({"training": {"optimizer": {"lr": float("inf")}}}, "training.optimizer.lr: expected"),
     "empty LoRA targets": (
         {"model": {"lora": {"target_modules": []}}},
-        "model.lora.target_modules: expected List should have at least 1 item",
+        "model.lora.target_modules: expected at least 1 item(s), got []",
     ),
     "NUL byte in the output folder": (
         {"output_dir": "runs\x00x"},
@@ -133,7 +134,7 @@ CASES = {
     ),
     "unknown availability kind": (
         {"fleet": [{"profile": "det_fast", "count": 4, "availability": {"kind": "lunar"}}]},
-        "fleet[0].availability",
+        "fleet[0].availability: expected a variant among 'exponential', 'diurnal', 'trace', got 'lunar'",
     ),
     "missing trace file": (
         {"fleet": [{"profile": "det_fast", "count": 4, "availability": {"kind": "trace", "file": "nope.csv"}}]},
@@ -159,6 +160,29 @@ CASES = {
         {"strategy": {"name": "droppeft", "options": {"arms": [0.5, 1.2]}}},
         "strategy.options.arms: expected ratios in [0, 1), got [0.5, 1.2]",
     ),
+    "waiting for more devices than the fleet has": (
+        {"rounds": {"min_available": 9}},
+        "rounds.min_available: expected at most the fleet size (4), got 9",
+    ),
+    "a keep_ends ratio it cannot reach": (
+        {"strategy": {"name": "layerdrop", "options": {"ratio": 0.9, "schedule": "keep_ends"}}},
+        "strategy.options.ratio: expected at most 0.67 for keep_ends on 6 blocks (4 can drop, 1 kept at each end), "
+        "got 0.9",
+    ),
+    "a group's link shares": (
+        {
+            "fleet": [
+                {
+                    "profile": "det_fast",
+                    "count": 4,
+                    "links": {"wifi": {"share": 0.5, "downlink_mbps": MBPS, "uplink_mbps": MBPS}},
+                }
+            ]
+        },
+        "fleet[0].links: expected shares that add up to 1 (these add up to 0.5), got",
+    ),
+    "fractional seed": ({"seed": 1.5}, "seed: expected a whole number, got 1.5"),
+    "empty fleet": ({"fleet": []}, "fleet: expected at least 1 item(s), got []"),
 }
 
 
@@ -294,3 +318,47 @@ def test_an_output_folder_that_cannot_be_created_is_named(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     expected = "expected a folder this user can write run directories into"
     assert err == f"fleetsim: error: {path}: output_dir: {expected}, got {str(blocker / 'runs')!r}"
+
+
+def test_a_scenario_that_is_not_utf8_names_the_byte(tmp_path, capsys):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(yaml.safe_dump(DETERMINISTIC).encode() + "description: caf\xe9\n".encode("latin-1"))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"fleetsim: error: {path}: byte ") and err.endswith("expected UTF-8 text, got b'\\xe9'"), err
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        ("a,zero,50", "row 2.online_start_s: expected a finite number of seconds >= 0, got 'zero'"),
+        ("a,-100,50", "row 2.online_start_s: expected a finite number of seconds >= 0, got '-100'"),
+        ("a,100,", "row 2.online_end_s: expected a finite number of seconds >= 0, got 'nan'"),
+    ],
+)
+def test_a_trace_time_that_is_not_a_time_is_named_by_row_and_column(tmp_path, capsys, row, expected):
+    trace = tmp_path / "trace.csv"
+    trace.write_text(f"device,online_start_s,online_end_s\n{row}\n")
+    availability = {"kind": "trace", "file": str(trace)}
+    path = _write(tmp_path, {"fleet": [{"profile": "det_fast", "count": 4, "availability": availability}]})
+    assert main(["validate", str(path)]) == 2
+    assert capsys.readouterr().err.strip() == f"fleetsim: error: {trace}: {expected}"
+
+
+def test_a_run_dir_that_cannot_be_created_is_named(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    path = _write(tmp_path, {})
+    assert main(["run", str(path), "--run-dir", str(blocker / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    expected = "expected a folder that can be created (Not a directory)"
+    assert err == f"fleetsim: error: --run-dir: {expected}, got {str(blocker / 'run')!r}"
+
+
+def test_lora_targets_the_model_lacks_are_named_and_nothing_is_left(tmp_path, capsys):
+    path = _write(tmp_path, {"model": {"lora": {"r": 4, "alpha": 8, "target_modules": ["q_proj"]}}})
+    assert main(["run", str(path), "--run-dir", str(tmp_path / "runs" / "r"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"fleetsim: error: {path}: model.lora.target_modules: expected module names of this model")
+    assert err.endswith("got ['q_proj']"), err
+    assert not (tmp_path / "runs").exists(), "no run directory may be left behind"

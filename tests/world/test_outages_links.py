@@ -73,5 +73,5 @@ def test_link_shares_must_add_up_to_one():
             uplink_mbps=Constant(dist="constant", value=1.0),
         )
     }
-    with pytest.raises(ValueError, match="shares must add up to 1"):
+    with pytest.raises(ValueError, match="shares that add up to 1"):
         _profile(links=links)

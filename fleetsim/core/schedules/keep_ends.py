@@ -18,6 +18,15 @@ def _kept_ends(cfg: DropoutConfig, n_blocks: int) -> int:
 class KeepEnds(Schedule):
     name = "keep_ends"
 
+    def check(self, cfg: DropoutConfig, n_blocks: int) -> None:
+        ends = _kept_ends(cfg, n_blocks)
+        limit = (n_blocks - 2 * ends) / n_blocks
+        if cfg.ratio > limit + 0.005:  # 0.67 stands for 2/3 (4 of 6 blocks)
+            raise ValueError(
+                f"at most {limit:.2f} for keep_ends on {n_blocks} blocks ({n_blocks - 2 * ends} can drop, "
+                f"{ends} kept at each end)"
+            )
+
     def step_mask(self, cfg: DropoutConfig, n_blocks: int, round_idx: int, rng: np.random.Generator) -> np.ndarray:
         ends = _kept_ends(cfg, n_blocks)
         middle = np.arange(ends, n_blocks - ends)

@@ -72,7 +72,7 @@ class BanditOptions(Strict):
     @classmethod
     def _ratios(cls, arms: list[float]) -> list[float]:
         if any(not 0.0 <= a < 1.0 for a in arms):
-            raise ValueError(f"ratios in [0, 1), got {arms}")
+            raise ValueError("ratios in [0, 1)")
         return arms
 
     @field_validator("policy_params")
