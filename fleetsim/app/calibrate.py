@@ -76,6 +76,9 @@ class CalibrationRequest:
             raise InputError("--out", "", "a .yaml file path", str(self.out))
         if self.out.exists() and not self.force:
             raise InputError("--out", "", "a file that does not exist yet (or --force)", str(self.out))
+        from fleetsim.app.loading import check_output
+
+        check_output("--out", self.out, folder=False, may_exist=True)
 
 
 def n_active(ratio: float, n_blocks: int) -> int:

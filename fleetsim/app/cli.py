@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from fleetsim.app.arguments import number, positive_int, seed_list, whole
 from fleetsim.core.errors import InputError
@@ -18,10 +19,17 @@ EXIT_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse's mistakes as fleetsim's: one line, exit code 2 (``--help`` shows the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_INPUT, f"fleetsim: error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
     from fleetsim.core.version import VERSION as __version__
 
-    p = argparse.ArgumentParser(
+    p = _OneLineParser(
         prog="fleetsim",
         description="Simulate heterogeneous device fleets doing real federated LoRA fine-tuning, in simulated time.",
         epilog="fleetsim COMMAND --help shows a command's options.",
@@ -146,6 +154,8 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError(
             "run", "", "a scenario file or --resume RUN_DIR (one of them)", "both" if args.scenario else "none"
         )
+    if args.jobs != 1 and args.seeds is None:
+        raise InputError("--jobs", "", "--seeds with it (it sets how many seeds run at a time)", args.jobs)
     if args.executor is not None:
         args.overrides.append(f"executor.kind={args.executor}")
     if args.workers is not None:
@@ -241,11 +251,14 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     _headless_plots()
+    from fleetsim.app.loading import check_output
     from fleetsim.io.report import write_report
     from fleetsim.io.runs import load_run
 
     run = load_run(args.run)
-    for path in write_report(run, args.out or args.run / "report"):
+    out = args.out or args.run / "report"
+    check_output("--out", out, folder=True)
+    for path in write_report(run, out):
         print(path)
     return 0
 
@@ -253,12 +266,14 @@ def _report(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from datetime import datetime
 
+    from fleetsim.app.loading import check_output
     from fleetsim.io.compare import write_comparison
     from fleetsim.io.runs import load_run
 
     _headless_plots()
     runs = [load_run(p) for p in args.runs]
     out = args.out or Path("runs") / f"compare-{datetime.now():%Y%m%d-%H%M%S}"
+    check_output("--out", out, folder=True)
     paths = write_comparison(runs, out, baseline=args.baseline)
     _print_compact(paths["csv"])
     print(f"full tables: {', '.join(str(p) for k, p in paths.items() if k != 'png')}; curves: {paths['png']}")
@@ -322,8 +337,11 @@ def _schema(args: argparse.Namespace) -> int:
     import json
 
     from fleetsim.app.describe import scenario_schema
+    from fleetsim.app.loading import check_output
 
     text = json.dumps(scenario_schema(), indent=2) + "\n"
+    if args.out is not None:
+        check_output("--out", args.out, folder=False, may_exist=True)
     if args.out is None:
         sys.stdout.write(text)
     else:
@@ -334,10 +352,11 @@ def _schema(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     """Check a scenario, or a study file (a mapping with ``variants``) and every variant's scenario."""
-    from fleetsim.app.loading import load_scenario
+    from fleetsim.app.loading import load_scenario, shipped_scenario
     from fleetsim.app.study import load_study
     from fleetsim.spec.schema import read_yaml_mapping
 
+    args.scenario = shipped_scenario(Path(args.scenario))
     if "variants" in read_yaml_mapping(args.scenario):
         spec, runs = load_study(args.scenario, args.overrides)
         strategies = {run.label: run.loaded.scenario.strategy.name for run in runs}
@@ -363,6 +382,8 @@ def _profiles(args: argparse.Namespace) -> int:
     from fleetsim.spec.profiles import BUILTIN_PROFILES_DIR, load_profile
 
     directory = args.dir or BUILTIN_PROFILES_DIR
+    if not directory.is_dir():
+        raise InputError("--dir", "", "a folder of device profile YAML files", str(directory))
     table = Table(title=f"device profiles in {directory}")
     for col in ("id", "tier", "memory GiB", "train GFLOP/s", "down Mbps", "up Mbps", "online", "fail/update"):
         table.add_column(col)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -240,15 +241,39 @@ def _check_partition(scenario: Scenario, frames: tuple[pd.DataFrame, pd.DataFram
         raise InputError(file, *problem)
 
 
-def _check_writable(output_dir: Path, file: Path) -> None:
-    """Run directories can be created in ``output_dir`` (or in the existing folder it would be made in)."""
+def can_create_in(folder: Path) -> bool:
+    """Whether files and folders can be made in ``folder`` (or in the existing folder it would be made in)."""
     try:
-        existing = output_dir.resolve()
+        existing = folder.resolve()
         while not existing.exists() and existing != existing.parent:
             existing = existing.parent
-        usable = existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)
+        if not (existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)):
+            return False
+        with tempfile.TemporaryFile(dir=existing):  # the access bits do not bind root, nor hold in /proc
+            return True
     except (OSError, ValueError):  # e.g. a NUL byte in the name
-        usable = False
+        return False
+
+
+def check_output(flag: str, path: Path, *, folder: bool, may_exist: bool = False) -> None:
+    """``path`` can be written as a new file (``folder`` False) or a folder to write into; else an
+    :class:`InputError` naming ``flag``."""
+    if path.is_dir() != folder and path.exists():
+        raise InputError(
+            flag,
+            "",
+            f"a path for a {'folder' if folder else 'file'}",
+            f"{path} (an existing {'file' if folder else 'folder'})",
+        )
+    if path.exists() and not (may_exist or folder):
+        raise InputError(flag, "", "a file that does not exist yet", str(path))
+    if not can_create_in(path if folder else path.parent):
+        raise InputError(flag, "", "a location this user can write", str(path))
+
+
+def _check_writable(output_dir: Path, file: Path) -> None:
+    """Run directories can be created in ``output_dir`` (or in the existing folder it would be made in)."""
+    usable = can_create_in(output_dir)
     if not usable:
         raise InputError(file, "output_dir", "a folder this user can write run directories into", str(output_dir))
 

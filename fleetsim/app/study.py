@@ -34,6 +34,7 @@ from pydantic import Field, NonNegativeInt
 
 from fleetsim.app.loading import LoadedScenario, load_scenario
 from fleetsim.core.errors import InputError
+from fleetsim.core.jsonfile import read_json_object
 from fleetsim.io.compare import write_comparison
 from fleetsim.io.rundir import RunDir, reserve_run_dir
 from fleetsim.io.runs import load_run
@@ -123,7 +124,7 @@ def resume_study(root: Path, progress: bool = True, jobs: int = 1) -> tuple[Path
     record = root / "study.json"
     if not record.is_file():
         raise InputError(root, "", "a study directory (with study.json)", str(root))
-    saved = json.loads(record.read_text())
+    saved = read_json_object(record, ("spec", "base", "extra"))
     spec = StudySpec.model_validate(saved["spec"])
     base, extra = Path(saved["base"]), tuple(saved["extra"])
     runs = _study_runs(spec, base, extra, root / "study.json")

@@ -6,7 +6,7 @@ Layout of ``<output_dir>/<name>-<YYYYmmdd-HHMMSS>[-n]/``:
   (with how to resume), ``complete`` with every headline number when it finished;
 * ``scenario.resolved.yaml`` — the scenario as it runs, every default filled in;
 * ``parts/NNNNN.json`` — the rows each round added to each table, one file per committed round;
-* ``checkpoint/`` and ``checkpoint.json`` — the state to resume from, at the last committed round;
+* ``checkpoint-NNNNN/`` and ``checkpoint.json`` — the state to resume from, at the last committed round;
 * ``resume/`` — what ``fleetsim run --resume`` needs to rebuild the run (the raw scenario, the profiles);
 * ``<table>.parquet`` — every table, written when the run completes (the parts are then removed).
 
@@ -27,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 
+from fleetsim.core.jsonfile import read_json_object
 from fleetsim.core.state import StateDict
 from fleetsim.io.checkpoint import load_tree, save_tree
 
@@ -91,7 +92,7 @@ class RunDir:
 
     def summary(self) -> dict[str, Any] | None:
         path = self.path / "summary.json"
-        return json.loads(path.read_text()) if path.is_file() else None
+        return read_json_object(path) if path.is_file() else None
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         _write_atomic(

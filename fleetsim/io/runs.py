@@ -8,7 +8,6 @@ into tidy frames with a ``run`` column, ready for pandas/matplotlib.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ import pandas as pd
 import yaml
 
 from fleetsim.core.errors import InputError
+from fleetsim.core.jsonfile import read_json_object
 from fleetsim.io.recorder import Recorder
 from fleetsim.io.rundir import RunDir
 
@@ -70,9 +70,9 @@ def load_run(path: str | Path) -> Run:
     root = Path(path)
     if not (root / "summary.json").is_file():
         raise InputError(root, "", "a run directory (with summary.json)", str(root))
-    summary = json.loads((root / "summary.json").read_text())
+    summary = read_json_object(root / "summary.json")
     if all((root / f"{name}.parquet").is_file() for name in TABLES):
-        frames = {p.stem: pd.read_parquet(p) for p in sorted(root.glob("*.parquet"))}
+        frames = {p.stem: _read_table(p) for p in sorted(root.glob("*.parquet"))}
     else:  # a run still going, or stopped early: the rounds committed so far
         recorder = Recorder()
         recorder.extend(RunDir(root).read_parts())
@@ -81,6 +81,13 @@ def load_run(path: str | Path) -> Run:
     scenario = yaml.safe_load(resolved.read_text()) if resolved.is_file() else {}
     extra = {name: frame for name, frame in frames.items() if name not in TABLES}
     return Run(root, frames["rounds"], frames["updates"], frames["events"], summary, scenario, extra)
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        raise InputError(path, "", "a Parquet table written by fleetsim", f"{type(err).__name__}: {err}") from None
 
 
 def load_runs(paths: Iterable[str | Path]) -> Runs:
