@@ -77,12 +77,18 @@ def _study_runs(spec: StudySpec, base: Path, extra: Sequence[str], file: Path) -
     if spec.seeds is not None and len(set(spec.seeds)) != len(spec.seeds):
         raise InputError(file, "seeds", "distinct seeds", spec.seeds)
     scenario_path = (base / spec.scenario).resolve()
+    if not scenario_path.is_file():
+        raise InputError(file, "scenario", f"an existing scenario file (relative to {base})", spec.scenario)
     runs = []
-    for variant in spec.variants:
+    for index, variant in enumerate(spec.variants):
         seeds: list[int | None] = list(spec.seeds) if spec.seeds else [None]
         for seed in seeds:
             overrides = (*spec.overrides, *variant.set, *extra, *([] if seed is None else [f"seed={seed}"]))
-            loaded = load_scenario(scenario_path, list(overrides))
+            try:
+                loaded = load_scenario(scenario_path, list(overrides))
+            except InputError as err:  # say which variant of which study, then what the scenario said
+                where = f"variants[{index}] ({variant.label})"
+                raise InputError(file, where, err.lines[0], raw=True, also=err.also) from None
             folder = variant.label if seed is None else f"{variant.label}/seed-{seed}"
             runs.append(StudyRun(variant.label, loaded.scenario.seed, loaded, overrides, folder))
     return runs

@@ -307,7 +307,8 @@ def test_validate_checks_study_files_and_every_variant(tmp_path, capsys):
     )
     assert main(["validate", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"fleetsim: error: {scenario}") and "strategy.name" in err, err
+    assert err.startswith(f"fleetsim: error: {bad}: variants[0] (a): {scenario}: strategy.name: expected "), err
+    assert "\n" not in err
 
 
 def test_an_output_folder_that_cannot_be_created_is_named(tmp_path, capsys):
