@@ -141,20 +141,10 @@ def load_saved_scenario(file: str, raw: dict[str, Any], profiles: dict[str, Any]
 def _cross_checked(
     scenario: Scenario, path: Path, profiles: dict[str, DeviceProfile], raw: dict[str, Any]
 ) -> LoadedScenario:
-    if scenario.rounds.clients_per_round > scenario.fleet_size:
-        raise InputError(
-            path,
-            "rounds.clients_per_round",
-            f"at most the fleet size ({scenario.fleet_size})",
-            scenario.rounds.clients_per_round,
-        )
-    if scenario.rounds.min_available > scenario.fleet_size:
-        raise InputError(
-            path,
-            "rounds.min_available",
-            f"at most the fleet size ({scenario.fleet_size})",
-            scenario.rounds.min_available,
-        )
+    for field in ("clients_per_round", "min_available"):  # devices a round needs, at most the fleet
+        if getattr(scenario.rounds, field) > scenario.fleet_size:
+            expected = f"at most the fleet size ({scenario.fleet_size})"
+            raise InputError(path, f"rounds.{field}", expected, getattr(scenario.rounds, field))
     assets.check_model_id(scenario.model.id, path, "model.id")
     if scenario.dataset.id is not None:
         assets.check_dataset_id(scenario.dataset.id, path, "dataset.id")
