@@ -4,8 +4,18 @@
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn
 
-__all__ = ["number", "positive_int", "seed_list", "whole"]
+__all__ = ["OneLineParser", "number", "positive_int", "seed_list", "whole"]
+
+EXIT_INPUT = 2  # a user's mistake
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse's mistakes as fleetsim's: one line, exit code 2 (``--help`` shows the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_INPUT, f"fleetsim: error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def seed_list(text: str) -> list[int]:

@@ -8,28 +8,19 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import NoReturn
 
-from fleetsim.app.arguments import number, positive_int, seed_list, whole
+from fleetsim.app.arguments import EXIT_INPUT, OneLineParser, number, positive_int, seed_list, whole
 from fleetsim.core.errors import InputError
 
 __all__ = ["main"]
 
-EXIT_INPUT = 2
 EXIT_INTERRUPTED = 130
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    """argparse's mistakes as fleetsim's: one line, exit code 2 (``--help`` shows the usage)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_INPUT, f"fleetsim: error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def _parser() -> argparse.ArgumentParser:
     from fleetsim.core.version import VERSION as __version__
 
-    p = _OneLineParser(
+    p = OneLineParser(
         prog="fleetsim",
         description="Simulate heterogeneous device fleets doing real federated LoRA fine-tuning, in simulated time.",
         epilog="fleetsim COMMAND --help shows a command's options.",
@@ -379,7 +370,8 @@ def _profiles(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from fleetsim.spec.profiles import BUILTIN_PROFILES_DIR, load_profile
+    from fleetsim.app.describe import profile_rows
+    from fleetsim.spec.profiles import BUILTIN_PROFILES_DIR
 
     directory = args.dir or BUILTIN_PROFILES_DIR
     if not directory.is_dir():
@@ -387,19 +379,8 @@ def _profiles(args: argparse.Namespace) -> int:
     table = Table(title=f"device profiles in {directory}")
     for col in ("id", "tier", "memory GiB", "train GFLOP/s", "down Mbps", "up Mbps", "online", "fail/update"):
         table.add_column(col)
-    for path in sorted(directory.glob("*.yaml")):
-        p = load_profile(path)
-        avail = "always" if p.availability is None else f"{p.availability.online_share:.0%}"
-        table.add_row(
-            path.stem,
-            p.tier,
-            f"{p.usable_memory_gib:g}",
-            f"{p.train_flops_per_s / 1e9:,.1f}" if p.train_flops_per_s >= 1e10 else f"{p.train_flops_per_s / 1e9:.2f}",
-            f"{p.downlink_mbps.median_value():g}",
-            f"{p.uplink_mbps.median_value():g}",
-            avail,
-            f"{p.failure_prob_per_update:g}",
-        )
+    for row in profile_rows(directory):
+        table.add_row(*row)
     Console(width=max(Console().width, 120)).print(table)
     return 0
 

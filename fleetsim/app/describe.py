@@ -7,6 +7,7 @@ from __future__ import annotations
 import types
 import typing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -14,9 +15,10 @@ from pydantic_core import PydanticUndefined
 
 from fleetsim.policy.selection import SELECTORS
 from fleetsim.policy.strategies import STRATEGIES
+from fleetsim.spec.profiles import load_profile
 from fleetsim.spec.scenario import Scenario
 
-__all__ = ["OptionRow", "option_rows", "scenario_schema", "selector_rows", "strategy_rows"]
+__all__ = ["OptionRow", "option_rows", "profile_rows", "scenario_schema", "selector_rows", "strategy_rows"]
 
 
 @dataclass(frozen=True)
@@ -105,3 +107,25 @@ def scenario_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "fleetsim scenario"
     return schema
+
+
+def profile_rows(directory: Path) -> list[tuple[str, ...]]:
+    """One row per profile file in ``directory``: id, tier, memory GiB, train GFLOP/s, down and up Mbps
+    (medians), online share, failure probability per update."""
+    rows: list[tuple[str, ...]] = []
+    for path in sorted(directory.glob("*.yaml")):
+        p = load_profile(path)
+        flops = p.train_flops_per_s / 1e9
+        rows.append(
+            (
+                path.stem,
+                p.tier,
+                f"{p.usable_memory_gib:g}",
+                f"{flops:,.1f}" if flops >= 10 else f"{flops:.2f}",
+                f"{p.downlink_mbps.median_value():g}",
+                f"{p.uplink_mbps.median_value():g}",
+                "always" if p.availability is None else f"{p.availability.online_share:.0%}",
+                f"{p.failure_prob_per_update:g}",
+            )
+        )
+    return rows
