@@ -56,8 +56,9 @@ class CalibrationRequest:
     name: str | None = None
 
     def check(self) -> None:
-        """Raise :class:`InputError` naming the first bad argument; touches no file."""
+        """Raise :class:`InputError` naming the first bad argument; leaves no file behind."""
         from fleetsim.train import assets
+        from fleetsim.train.models import max_positions
 
         for flag, value in (("--batch", self.batch_size), ("--seq", self.seq_len), ("--repeats", self.repeats)):
             if value < 1:
@@ -71,6 +72,9 @@ class CalibrationRequest:
         if not 0.0 <= self.ratio < 1.0:
             raise InputError("--ratio", "", "a layer-dropout ratio in [0, 1)", self.ratio)
         assets.check_model_id(self.model, "--model", "")
+        longest = max_positions(assets.model_dir(self.model))
+        if longest is not None and self.seq_len > longest:
+            raise InputError("--seq", "", f"at most {longest} (the model's longest input)", self.seq_len)
         assets.check_dataset_id(self.dataset, "--dataset", "")
         if self.out.suffix not in (".yaml", ".yml"):
             raise InputError("--out", "", "a .yaml file path", str(self.out))

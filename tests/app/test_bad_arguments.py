@@ -15,6 +15,10 @@ from fleetsim.app.cli import main
     [
         (["run", "tiny", "--jobs", "2"], "fleetsim: error: --jobs: expected --seeds with it"),
         (["profiles", "--dir", "/nonexistent/profiles"], "fleetsim: error: --dir: expected a folder of device profile"),
+        (
+            ["calibrate", "--model", "minilm-l6", "--batch", "4", "--seq", "100000"],
+            "fleetsim: error: --seq: expected at most 512 (the model's longest input), got 100000",
+        ),
         (["schema", "--out", "/proc/nope/schema.json"], "fleetsim: error: --out: expected a location this user can"),
     ],
 )
