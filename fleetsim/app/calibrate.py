@@ -82,7 +82,7 @@ class CalibrationRequest:
             raise InputError("--out", "", "a file that does not exist yet (or --force)", str(self.out))
         from fleetsim.app.loading import check_output
 
-        check_output("--out", self.out, folder=False, may_exist=True)
+        check_output("--out", self.out, folder=False)
 
 
 def n_active(ratio: float, n_blocks: int) -> int:

@@ -331,11 +331,10 @@ def _schema(args: argparse.Namespace) -> int:
     from fleetsim.app.loading import check_output
 
     text = json.dumps(scenario_schema(), indent=2) + "\n"
-    if args.out is not None:
-        check_output("--out", args.out, folder=False, may_exist=True)
     if args.out is None:
         sys.stdout.write(text)
     else:
+        check_output("--out", args.out, folder=False)
         args.out.write_text(text)
         print(f"written: {args.out}")
     return 0

@@ -245,9 +245,9 @@ def can_create_in(folder: Path) -> bool:
         return False
 
 
-def check_output(flag: str, path: Path, *, folder: bool, may_exist: bool = False) -> None:
-    """``path`` can be written as a new file (``folder`` False) or a folder to write into; else an
-    :class:`InputError` naming ``flag``."""
+def check_output(flag: str, path: Path, *, folder: bool) -> None:
+    """``path`` can be written as a file (``folder`` False, replacing one that is there) or as a folder to
+    write into; else an :class:`InputError` naming ``flag``."""
     if path.is_dir() != folder and path.exists():
         raise InputError(
             flag,
@@ -255,16 +255,13 @@ def check_output(flag: str, path: Path, *, folder: bool, may_exist: bool = False
             f"a path for a {'folder' if folder else 'file'}",
             f"{path} (an existing {'file' if folder else 'folder'})",
         )
-    if path.exists() and not (may_exist or folder):
-        raise InputError(flag, "", "a file that does not exist yet", str(path))
     if not can_create_in(path if folder else path.parent):
         raise InputError(flag, "", "a location this user can write", str(path))
 
 
 def _check_writable(output_dir: Path, file: Path) -> None:
     """Run directories can be created in ``output_dir`` (or in the existing folder it would be made in)."""
-    usable = can_create_in(output_dir)
-    if not usable:
+    if not can_create_in(output_dir):
         raise InputError(file, "output_dir", "a folder this user can write run directories into", str(output_dir))
 
 

@@ -200,10 +200,10 @@ def load_model(path: str, num_labels: int, lora: LoraSpec, init_seed: int, task:
             lora_dropout=lora.dropout,
             target_modules=targets,
         )
-        names = [n for n, _ in base.named_modules()]
-        unknown = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]  # peft's rule
+        modules = dict(base.named_modules())
+        unknown = [t for t in targets if not any(n == t or n.endswith("." + t) for n in modules)]  # peft's rule
         if unknown:
-            linear = sorted({n.rsplit(".", 1)[-1] for n, m in base.named_modules() if isinstance(m, torch.nn.Linear)})
+            linear = sorted({n.rsplit(".", 1)[-1] for n, m in modules.items() if isinstance(m, torch.nn.Linear)})
             raise LoraTargetError(f"module names of this model (its linear layers: {', '.join(linear)})", unknown)
         model = get_peft_model(base, peft_config)
     blocks = find_blocks(model, config.num_hidden_layers)
